@@ -1,0 +1,45 @@
+/** A labelled set of uint8 images, stored contiguously as N x H x W x C (channels last). */
+export interface ImageSet {
+  /** Human-readable name, e.g. "mnist/train". */
+  readonly name: string;
+  readonly count: number;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: 1 | 3;
+  /** count * height * width * channels bytes. */
+  readonly images: Uint8Array;
+  /** count labels, each 0..9. */
+  readonly labels: Uint8Array;
+}
+
+export const NUM_CLASSES = 10;
+
+/** Throws one clear sentence if the set's buffers do not match its declared shape or labels are out of range. */
+export function validateImageSet(set: ImageSet): ImageSet {
+  const expected = set.count * set.height * set.width * set.channels;
+  if (set.images.length !== expected) {
+    throw new Error(`${set.name}: image buffer holds ${set.images.length} bytes but ${set.count}x${set.height}x${set.width}x${set.channels} needs ${expected}.`);
+  }
+  if (set.labels.length !== set.count) {
+    throw new Error(`${set.name}: ${set.labels.length} labels for ${set.count} images.`);
+  }
+  for (let i = 0; i < set.labels.length; i++) {
+    if (set.labels[i] >= NUM_CLASSES) {
+      throw new Error(`${set.name}: label ${set.labels[i]} at index ${i} is not a digit 0-9.`);
+    }
+  }
+  return set;
+}
+
+/** The pixels of image i (a view, not a copy). */
+export function imageAt(set: ImageSet, i: number): Uint8Array {
+  const size = set.height * set.width * set.channels;
+  return set.images.subarray(i * size, (i + 1) * size);
+}
+
+/** The first `limit` images of a set (views, no copy). */
+export function takeFirst(set: ImageSet, limit: number): ImageSet {
+  if (limit >= set.count) return set;
+  const size = set.height * set.width * set.channels;
+  return { ...set, count: limit, images: set.images.subarray(0, limit * size), labels: set.labels.subarray(0, limit) };
+}

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { INPUT_SIZE, PREPROCESSING, preprocessBatch, preprocessImage, resizeBilinear } from './preprocess.ts';
+import type { ImageSet } from './imageset.ts';
+
+test('standardises every image to mean 0 and standard deviation 1', () => {
+  const img = Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 31) % 256);
+  const out = new Float32Array(INPUT_SIZE);
+  preprocessImage(img, 32, 32, 3, out);
+  const mean = out.reduce((a, b) => a + b, 0) / out.length;
+  const std = Math.sqrt(out.reduce((a, b) => a + (b - mean) ** 2, 0) / out.length);
+  assert.ok(Math.abs(mean) < 1e-5);
+  assert.ok(Math.abs(std - 1) < 1e-4);
+});
+
+test('a flat image stays finite (std floor) and grey becomes three equal channels', () => {
+  const out = new Float32Array(INPUT_SIZE);
+  preprocessImage(new Uint8Array(28 * 28).fill(200), 28, 28, 1, out);
+  assert.ok(out.every((v) => Math.abs(v) < 1e-5));
+  const grey = Uint8Array.from({ length: 28 * 28 }, (_, i) => i % 256);
+  preprocessImage(grey, 28, 28, 1, out);
+  for (let p = 0; p < 32 * 32; p++) {
+    assert.equal(out[p * 3], out[p * 3 + 1]);
+    assert.equal(out[p * 3], out[p * 3 + 2]);
+  }
+  assert.equal(PREPROCESSING.channels, 3);
+});
+
+test('bilinear resize with half-pixel centres matches hand-computed values', () => {
+  // 2x2 -> 4x4: output pixel centres map to -0.25, 0.25, 0.75, 1.25 in source space (clamped at the edges).
+  const out = new Float32Array(16);
+  resizeBilinear(Uint8Array.from([0, 100, 200, 40]), 2, 2, 1, 4, 4, out);
+  assert.deepEqual([...out.subarray(0, 4)], [0, 25, 75, 100]);
+  assert.deepEqual([...out.subarray(12, 16)], [200, 160, 80, 40]);
+  // An upscale keeps a constant image constant.
+  resizeBilinear(new Uint8Array(28 * 28).fill(9), 28, 28, 1, 4, 4, out);
+  assert.ok(out.every((v) => v === 9));
+});
+
+test('preprocessBatch places each image at its slot and rejects bad indices', () => {
+  const set: ImageSet = { name: 's', count: 2, height: 32, width: 32, channels: 3, images: Uint8Array.from({ length: 2 * 3072 }, (_, i) => (i < 3072 ? i % 7 : i % 13)), labels: new Uint8Array(2) };
+  const batch = preprocessBatch(set, [1, 0]);
+  const one = new Float32Array(INPUT_SIZE);
+  preprocessImage(set.images.subarray(3072), 32, 32, 3, one);
+  assert.deepEqual(batch.subarray(0, INPUT_SIZE), one);
+  assert.throws(() => preprocessBatch(set, [2]), /index 2 is outside 0\.\.1/);
+  assert.throws(() => preprocessImage(new Uint8Array(10), 32, 32, 3, one), /do not make a 32x32x3 image/);
+});

@@ -1,0 +1,68 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/**
+ * Option parsing for the tools' CLIs. Nx keeps `--help` for itself even after `--`,
+ * so every command also answers `--usage` (and a bare `help`) with its documented options.
+ */
+export interface OptionSpec {
+  readonly type: 'string' | 'boolean';
+  readonly description: string;
+  readonly default?: string | boolean;
+}
+
+export interface Command<O extends Record<string, OptionSpec>> {
+  readonly name: string;
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: O;
+}
+
+type Values<O extends Record<string, OptionSpec>> = {
+  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean : O[K]['default'] extends string ? string : string | undefined;
+};
+
+export function helpText<O extends Record<string, OptionSpec>>(cmd: Command<O>): string {
+  const lines = [`${cmd.summary}`, '', `usage: ${cmd.usage}`, '', 'options:'];
+  for (const [key, spec] of Object.entries(cmd.options)) {
+    const flag = spec.type === 'boolean' ? `--${key}` : `--${key} <value>`;
+    const def = spec.default === undefined ? '' : ` (default: ${spec.default})`;
+    lines.push(`  ${flag.padEnd(26)} ${spec.description}${def}`);
+  }
+  lines.push(`  ${'--usage'.padEnd(26)} print this help`);
+  return lines.join('\n');
+}
+
+/** Parses argv; returns null after printing help when asked for it. Throws one sentence on a bad option. */
+export function parseCommand<O extends Record<string, OptionSpec>>(cmd: Command<O>, argv: string[]): { values: Values<O>; positionals: string[] } | null {
+  if (argv.includes('--usage') || argv[0] === 'help') {
+    console.log(helpText(cmd));
+    return null;
+  }
+  const options: NonNullable<ParseArgsConfig['options']> = {};
+  for (const [key, spec] of Object.entries(cmd.options)) {
+    options[key] = spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default as never };
+  }
+  try {
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: parsed.values as Values<O>, positionals: parsed.positionals };
+  } catch (err) {
+    throw new Error(`${cmd.name}: ${(err as Error).message.split('\n')[0]} (see --usage).`);
+  }
+}
+
+/** Parses a whole positive integer option, or throws one sentence naming the option. */
+export function positiveInt(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${value}".`);
+  return n;
+}
+
+/** Runs a CLI main: errors become one line on stderr and exit code 1, never a stack trace. */
+export function runMain(main: () => Promise<void> | void): void {
+  Promise.resolve()
+    .then(main)
+    .catch((err: unknown) => {
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exitCode = 1;
+    });
+}

@@ -70,7 +70,7 @@ export function preprocessImage(src: Uint8Array, h: number, w: number, c: number
 }
 
 /** Preprocesses the images at `indices` into one NHWC batch (a new array, or `out` if given). */
-export function preprocessBatch(set: ImageSet, indices: ArrayLike<number>, out = new Float32Array(indices.length * INPUT_SIZE)): Float32Array {
+export function preprocessBatch(set: ImageSet, indices: ArrayLike<number>, out: Float32Array = new Float32Array(indices.length * INPUT_SIZE)): Float32Array {
   const size = set.height * set.width * set.channels;
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i];

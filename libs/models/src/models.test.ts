@@ -1,0 +1,136 @@
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { gradientReversal } from './grl.ts';
+import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
+import { PRESETS, paramSpecs, paramCount } from './architecture.ts';
+import { applyUpdate, createOptimizerState } from './optimizer.ts';
+import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
+import { Trainer } from './trainer.ts';
+import { selectBackend } from './backend.ts';
+import { evaluate } from './evaluate.ts';
+import { toyConfig, toyDomain } from './testing/toy.ts';
+
+before(async () => {
+  await selectBackend({ backend: 'wasm' });
+});
+
+test('GRL: identity forward, exactly -lambda times the identity gradient backward', () => {
+  const x = tf.tensor2d([[1, -2, 3], [0.5, 4, -1]]);
+  const w = tf.tensor2d([[0.3, -1.2, 2], [1, 0.25, -3]]);
+  for (const lambda of [0, 0.37, 1, 2.5]) {
+    assert.deepEqual(gradientReversal(x, lambda).arraySync(), x.arraySync());
+    const plain = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, w)))(x).dataSync();
+    const reversed = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(gradientReversal(v, lambda), w)))(x).dataSync();
+    reversed.forEach((g, i) => assert.ok(g === Math.fround(Math.fround(-lambda) * plain[i]), `lambda ${lambda}: ${g} vs ${plain[i]}`));
+  }
+});
+
+test('schedules follow the paper', () => {
+  assert.equal(lambdaSchedule(0), 0);
+  assert.ok(Math.abs(lambdaSchedule(1) - (2 / (1 + Math.exp(-10)) - 1)) < 1e-12);
+  assert.ok(Math.abs(lambdaSchedule(0.5, 0.3) - 0.3 * (2 / (1 + Math.exp(-5)) - 1)) < 1e-12);
+  for (let k = 0; k < 10; k++) assert.ok(lambdaSchedule((k + 1) / 10) > lambdaSchedule(k / 10));
+  assert.equal(lrSchedule(0, 0.01), 0.01);
+  assert.ok(Math.abs(lrSchedule(1, 0.01) - 0.01 / Math.pow(11, 0.75)) < 1e-15);
+  assert.equal(progress(0, 100), 0);
+  assert.equal(progress(99, 100), 1);
+});
+
+test('presets have the documented sizes', () => {
+  const seed = paramSpecs(PRESETS.seed);
+  assert.equal(paramCount(seed, ['features', 'label']), 1_262_474);
+  assert.equal(paramCount(seed, ['domain']), 512 * 512 + 512 + 512 * 32 + 32 + 32 * 2 + 2);
+  // paper: 5x5x3x32 + 32, 5x5x32x48 + 48, 8*8*48 -> 100 -> 100 -> 10
+  assert.equal(paramCount(paramSpecs(PRESETS.paper), ['features', 'label']), 2432 + 38448 + 307300 + 10100 + 1010);
+  assert.ok(paramCount(paramSpecs(PRESETS['paper-svhn'])) > 10_000_000);
+});
+
+test('SGD momentum matches the hand computation; a NaN gradient changes nothing', () => {
+  const w = Float32Array.from([1, 2]);
+  const s = createOptimizerState({ kind: 'sgd', momentum: 0.9 }, 2);
+  applyUpdate(w, Float32Array.from([1, -1]), s, { kind: 'sgd', momentum: 0.9 }, 0.1);
+  applyUpdate(w, Float32Array.from([1, -1]), s, { kind: 'sgd', momentum: 0.9 }, 0.1);
+  // v1 = g, w1 = w0 - 0.1 g; v2 = 0.9 g + g, w2 = w1 - 0.19 g
+  assert.ok(Math.abs(w[0] - (1 - 0.29)) < 1e-6 && Math.abs(w[1] - (2 + 0.29)) < 1e-6);
+  const before = Float32Array.from(w);
+  assert.throws(() => applyUpdate(w, Float32Array.from([NaN, 0]), s, { kind: 'sgd' }, 0.1), /NaN or Infinity \(at update 3\); the weights were not changed/);
+  assert.deepEqual(w, before);
+  assert.equal(s.step, 2);
+  const info = applyUpdate(w, Float32Array.from([30, 40]), s, { kind: 'sgd', clipNorm: 5 }, 0);
+  assert.equal(info.gradNorm, 50);
+  assert.equal(info.clipped, true);
+});
+
+for (const method of ['source-only', 'dann'] as const) {
+  test(`${method}: the loss falls on a learnable toy problem`, { timeout: 120_000 }, () => {
+    const source = toyDomain(320, 1, 'source');
+    const target = toyDomain(320, 2, 'target');
+    const trainer = new Trainer(toyConfig({ method, epochs: 3 }), source, target);
+    const losses: number[] = [];
+    const domainAcc: number[] = [];
+    while (!trainer.done) {
+      const r = trainer.trainStep();
+      losses.push(r.labelLoss);
+      domainAcc.push(r.domainAccuracy);
+    }
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    const first = mean(losses.slice(0, 5)), last = mean(losses.slice(-5));
+    assert.ok(last < 0.5 * first, `label loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
+    assert.ok(evaluate(trainer.net, toyDomain(200, 3, 'source')).accuracy > 0.5);
+    assert.equal(domainAcc.every(Number.isNaN), method === 'source-only');
+    trainer.dispose();
+  });
+}
+
+test('save -> load -> continue takes exactly the steps of an uninterrupted run', { timeout: 60_000 }, () => {
+  const source = toyDomain(96, 4, 'source');
+  const target = toyDomain(64, 5, 'target');
+  const config = toyConfig({ epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9 }, lr: 0.02, lrSchedule: 'paper' });
+  const straight = new Trainer(config, source, target);
+  for (let i = 0; i < 9; i++) straight.trainStep();
+
+  const first = new Trainer(config, source, target);
+  for (let i = 0; i < 5; i++) first.trainStep(); // crosses into epoch 2 after step 6: resume mid-epoch 1
+  const saved = encodeCheckpoint(first.checkpoint({ note: 'mid-run' }));
+  first.dispose();
+  const resumed = Trainer.fromCheckpoint(decodeCheckpoint(saved), source, target);
+  assert.equal(resumed.step, 5);
+  for (let i = 0; i < 4; i++) resumed.trainStep();
+
+  assert.deepEqual(resumed.weights, straight.weights);
+  assert.deepEqual(resumed.optimizer.m, straight.optimizer.m);
+  assert.deepEqual(resumed.net.getWeights(), straight.net.getWeights());
+  straight.dispose();
+  resumed.dispose();
+});
+
+test('a corrupt or truncated checkpoint is refused with one sentence', () => {
+  const trainer = new Trainer(toyConfig(), toyDomain(16, 1, 'source'), toyDomain(16, 2, 'target'));
+  const bytes = encodeCheckpoint(trainer.checkpoint());
+  trainer.dispose();
+  const flipped = Buffer.from(bytes);
+  flipped[flipped.length - 3] ^= 1;
+  assert.throws(() => decodeCheckpoint(flipped, 'c.bin'), /c\.bin: checksum mismatch; the file is corrupt\./);
+  assert.throws(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 4), 'c.bin'), /truncated or corrupt/);
+  assert.throws(() => decodeCheckpoint(Buffer.from('hello world!'), 'c.bin'), /not a checkpoint file/);
+});
+
+test('training keeps tensor memory flat across steps', { timeout: 60_000 }, () => {
+  const trainer = new Trainer(toyConfig({ epochs: 2 }), toyDomain(64, 1, 'source'), toyDomain(64, 2, 'target'));
+  trainer.trainStep();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) trainer.trainStep();
+  assert.equal(tf.memory().numTensors, before);
+  trainer.dispose();
+});
+
+test('a GPU that cannot load is reported in one line and falls back; strict makes it an error', { timeout: 30_000 }, async () => {
+  const lines: string[] = [];
+  const info = await selectBackend({ backend: 'auto', gpu: 1, log: (l) => lines.push(l) });
+  assert.equal(process.env.CUDA_VISIBLE_DEVICES, '1');
+  assert.match(info.fallbacks[0], /^GPU 1 unavailable: @tensorflow\/tfjs-node-gpu is not installed \(see the README, "GPU machines"\); falling back$/);
+  assert.ok(['tensorflow', 'wasm'].includes(info.backend));
+  await assert.rejects(selectBackend({ backend: 'tensorflow-gpu', gpu: 0, strictDevice: true }), /cannot use the tensorflow-gpu backend: @tensorflow\/tfjs-node-gpu is not installed/);
+  await selectBackend({ backend: 'wasm' });
+});

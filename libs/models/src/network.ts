@@ -1,0 +1,138 @@
+import * as tf from '@tensorflow/tfjs-core';
+// The umbrella package's Node bundle registers every op's gradient (tfjs-core's own ESM build cannot be deep-imported in Node).
+import '@tensorflow/tfjs';
+import { createRng, mixSeed } from '@dann/data';
+import { paramSpecs, type Architecture, type Layer, type ParamSpec, type Group } from './architecture.ts';
+import { gradientReversal } from './grl.ts';
+
+let instances = 0;
+const GROUPS: readonly Group[] = ['features', 'label', 'domain'];
+
+export interface ForwardOptions {
+  readonly training: boolean;
+  /** Seeds the dropout masks; a step's seed makes its masks reproducible. */
+  readonly seed?: number;
+}
+
+/**
+ * The DANN network over one flat Float32Array of parameters (layout: `paramSpecs(arch)`).
+ * Weights live in tf variables for compute; the flat vector is the exchange format for
+ * gradients, updates, checkpoints and the wire.
+ */
+export class DannNetwork {
+  readonly specs: ParamSpec[];
+  readonly size: number;
+  private readonly vars: tf.Variable[];
+
+  constructor(readonly arch: Architecture, weights: Float32Array) {
+    this.specs = paramSpecs(arch);
+    this.size = this.specs.reduce((a, s) => a + s.size, 0);
+    if (weights.length !== this.size) throw new Error(`${arch.name} has ${this.size} parameters but the weights hold ${weights.length}.`);
+    const id = instances++;
+    this.vars = this.specs.map((s) => tf.variable(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape), true, `dann${id}/${s.name}`));
+  }
+
+  /** Glorot-uniform kernels (the Keras default the reference used) and zero biases, from a seed. */
+  static initialWeights(arch: Architecture, seed: number): Float32Array {
+    const specs = paramSpecs(arch);
+    const flat = new Float32Array(specs.reduce((a, s) => a + s.size, 0));
+    const rng = createRng(mixSeed(seed, 0x1417));
+    for (const s of specs) {
+      if (s.kind === 'bias') continue;
+      const limit = Math.sqrt(6 / (s.fanIn + s.fanOut));
+      for (let i = 0; i < s.size; i++) flat[s.offset + i] = rng.uniform(-limit, limit);
+    }
+    return flat;
+  }
+
+  get variables(): readonly tf.Variable[] {
+    return this.vars;
+  }
+
+  setWeights(flat: Float32Array): void {
+    if (flat.length !== this.size) throw new Error(`expected ${this.size} weights, got ${flat.length}.`);
+    tf.tidy(() => this.specs.forEach((s, i) => this.vars[i].assign(tf.tensor(flat.subarray(s.offset, s.offset + s.size), s.shape))));
+  }
+
+  getWeights(): Float32Array {
+    const flat = new Float32Array(this.size);
+    this.specs.forEach((s, i) => flat.set(this.vars[i].dataSync() as Float32Array, s.offset));
+    return flat;
+  }
+
+  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions): tf.Tensor {
+    let v = 0;
+    const params = this.specs.map((s, i) => ({ s, v: this.vars[i] })).filter((p) => p.s.group === group);
+    layers.forEach((layer, i) => {
+      switch (layer.kind) {
+        case 'conv': {
+          const kernel = params[v++].v as tf.Tensor4D, bias = params[v++].v;
+          x = tf.add(tf.conv2d(x as tf.Tensor4D, kernel, 1, layer.padding), bias);
+          if (layer.activation === 'relu') x = tf.relu(x);
+          break;
+        }
+        case 'dense': {
+          const kernel = params[v++].v as tf.Tensor2D, bias = params[v++].v;
+          x = tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias);
+          if (layer.activation === 'relu') x = tf.relu(x);
+          break;
+        }
+        case 'maxpool':
+          x = tf.maxPool(x as tf.Tensor4D, layer.size, layer.stride, 'valid');
+          break;
+        case 'flatten':
+          x = tf.reshape(x, [x.shape[0], -1]);
+          break;
+        case 'dropout':
+          if (o.training && layer.rate > 0) x = tf.dropout(x, layer.rate, undefined, mixSeed(o.seed ?? 0, GROUPS.indexOf(group), i));
+          break;
+      }
+    });
+    return x;
+  }
+
+  /** Feature layer for a NHWC batch. */
+  features(x: tf.Tensor4D, o: ForwardOptions): tf.Tensor2D {
+    const f = this.run('features', this.arch.features, x, o);
+    return (f.rank === 2 ? f : tf.reshape(f, [f.shape[0], -1])) as tf.Tensor2D;
+  }
+
+  labelLogits(features: tf.Tensor2D, o: ForwardOptions): tf.Tensor2D {
+    return this.run('label', this.arch.label, features, o) as tf.Tensor2D;
+  }
+
+  /** Domain logits through the gradient reversal layer (-lambda on the way back). */
+  domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions): tf.Tensor2D {
+    return this.run('domain', this.arch.domain, gradientReversal(features, lambda), o) as tf.Tensor2D;
+  }
+
+  /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */
+  predict(images: Float32Array, batchSize = 256): Float32Array {
+    return this.mapBatches(images, 10, batchSize, (x) => tf.softmax(this.labelLogits(this.features(x, { training: false }), { training: false })));
+  }
+
+  /** Feature-layer activations (n x d) for preprocessed NHWC images. */
+  embed(images: Float32Array, batchSize = 256): Float32Array {
+    const d = this.specs.find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0];
+    return this.mapBatches(images, d, batchSize, (x) => this.features(x, { training: false }));
+  }
+
+  private mapBatches(images: Float32Array, width: number, batchSize: number, fn: (x: tf.Tensor4D) => tf.Tensor): Float32Array {
+    const { height: h, width: w, channels: c } = this.arch.input;
+    const per = h * w * c;
+    const n = images.length / per;
+    if (!Number.isInteger(n)) throw new Error(`${images.length} floats do not make whole ${h}x${w}x${c} images.`);
+    const out = new Float32Array(n * width);
+    for (let start = 0; start < n; start += batchSize) {
+      const m = Math.min(batchSize, n - start);
+      const y = tf.tidy(() => fn(tf.tensor4d(images.subarray(start * per, (start + m) * per), [m, h, w, c])));
+      out.set(y.dataSync() as Float32Array, start * width);
+      y.dispose();
+    }
+    return out;
+  }
+
+  dispose(): void {
+    tf.dispose(this.vars);
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Optimisers over flat Float32Arrays: plain JS, so every replica (and every backend) applies
+ * an averaged gradient identically. State is flat too, for checkpoints and the wire.
+ */
+export const OPTIMIZERS = ['sgd', 'adam'] as const;
+export type OptimizerKind = (typeof OPTIMIZERS)[number];
+
+export interface OptimizerConfig {
+  readonly kind: OptimizerKind;
+  /** SGD momentum (0.9 in the paper). */
+  readonly momentum?: number;
+  readonly beta1?: number;
+  readonly beta2?: number;
+  readonly epsilon?: number;
+  /** L2 weight decay added to the gradient. */
+  readonly weightDecay?: number;
+  /** Clip the gradient to this global L2 norm (0 = off). */
+  readonly clipNorm?: number;
+}
+
+export interface OptimizerState {
+  /** Updates applied so far. */
+  step: number;
+  /** SGD velocity, or Adam's first moment. */
+  readonly m: Float32Array;
+  /** Adam's second moment (empty for SGD). */
+  readonly v: Float32Array;
+}
+
+export function createOptimizerState(config: OptimizerConfig, size: number): OptimizerState {
+  return { step: 0, m: new Float32Array(size), v: new Float32Array(config.kind === 'adam' ? size : 0) };
+}
+
+export interface UpdateInfo {
+  /** Global L2 norm of the gradient before clipping. */
+  readonly gradNorm: number;
+  readonly clipped: boolean;
+}
+
+/** L2 norm of a flat vector; NaN or Infinity if any element is not finite. */
+export function l2norm(v: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i] * v[i];
+  return Math.sqrt(s);
+}
+
+/**
+ * Applies one update in place: weights -= lr * direction(grad). Rejects a non-finite gradient
+ * with one sentence before touching anything.
+ */
+export function applyUpdate(weights: Float32Array, grad: Float32Array, state: OptimizerState, config: OptimizerConfig, lr: number): UpdateInfo {
+  if (grad.length !== weights.length) throw new Error(`gradient has ${grad.length} values for ${weights.length} weights.`);
+  const gradNorm = l2norm(grad);
+  if (!Number.isFinite(gradNorm)) throw new Error(`the gradient holds NaN or Infinity (at update ${state.step + 1}); the weights were not changed: lower the learning rate or enable --clip-norm.`);
+  const clip = config.clipNorm ?? 0;
+  const scale = clip > 0 && gradNorm > clip ? clip / gradNorm : 1;
+  const wd = config.weightDecay ?? 0;
+  state.step++;
+  if (config.kind === 'sgd') {
+    const mu = config.momentum ?? 0.9;
+    const m = state.m;
+    for (let i = 0; i < weights.length; i++) {
+      const g = grad[i] * scale + wd * weights[i];
+      m[i] = mu * m[i] + g;
+      weights[i] -= lr * m[i];
+    }
+  } else {
+    const b1 = config.beta1 ?? 0.9, b2 = config.beta2 ?? 0.999, eps = config.epsilon ?? 1e-7;
+    const c1 = 1 - Math.pow(b1, state.step), c2 = 1 - Math.pow(b2, state.step);
+    const { m, v } = state;
+    for (let i = 0; i < weights.length; i++) {
+      const g = grad[i] * scale + wd * weights[i];
+      m[i] = b1 * m[i] + (1 - b1) * g;
+      v[i] = b2 * v[i] + (1 - b2) * g * g;
+      weights[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+    }
+  }
+  return { gradNorm, clipped: scale < 1 };
+}

@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { DannNetwork } from './network.ts';
+
+export const METHODS = ['source-only', 'dann'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** One step's data: preprocessed NHWC images as flat floats. */
+export interface StepBatch {
+  readonly source: Float32Array;
+  readonly sourceLabels: Uint8Array;
+  /** Unlabelled target images; required for dann, ignored by source-only. */
+  readonly target?: Float32Array;
+}
+
+export interface StepOptions {
+  readonly method: Method;
+  /** GRL weight for this step. */
+  readonly lambda: number;
+  /** Weight of the domain loss in the total (1 in the paper). */
+  readonly domainWeight?: number;
+  /** Seeds this step's dropout masks. */
+  readonly seed: number;
+}
+
+export interface StepResult {
+  /** Gradient of the mean loss over this batch w.r.t. every parameter, in the flat layout. */
+  readonly gradient: Float32Array;
+  /** Source samples in the batch: the weight of this gradient in a distributed average. */
+  readonly samples: number;
+  readonly labelLoss: number;
+  /** NaN for source-only. */
+  readonly domainLoss: number;
+  readonly labelAccuracy: number;
+  /** Accuracy of the domain classifier on source+target (0.5 = features indistinguishable). NaN for source-only. */
+  readonly domainAccuracy: number;
+}
+
+function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): number {
+  return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')).dataSync()[0]);
+}
+
+/**
+ * Computes the loss parts and the flat gradient for one batch, without changing the weights.
+ * `dann`: label cross-entropy on source + domainWeight x domain cross-entropy on source (0) and
+ * target (1) features through the gradient reversal layer. `source-only`: label cross-entropy only.
+ */
+export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptions): StepResult {
+  const { height: h, width: w, channels: c } = net.arch.input;
+  const per = h * w * c;
+  const ns = batch.sourceLabels.length;
+  if (ns < 1) throw new Error('a step needs at least one source sample.');
+  if (batch.source.length !== ns * per) throw new Error(`source batch holds ${batch.source.length} floats, expected ${ns} x ${per}.`);
+  const dann = o.method === 'dann';
+  const nt = dann ? (batch.target?.length ?? 0) / per : 0;
+  if (dann && (!Number.isInteger(nt) || nt < 1)) throw new Error(`dann needs a target batch of whole ${h}x${w}x${c} images.`);
+  const domainWeight = o.domainWeight ?? 1;
+  const fo = { training: true, seed: o.seed };
+
+  const kept: tf.Tensor[] = [];
+  const labels = tf.tensor1d(batch.sourceLabels, 'int32');
+  const domainLabels = dann ? tf.tidy(() => tf.concat([tf.zeros([ns], 'int32'), tf.ones([nt], 'int32')]) as tf.Tensor1D) : null;
+  let labelLogits!: tf.Tensor2D;
+  let domainLogits: tf.Tensor2D | null = null;
+  let labelLoss!: tf.Scalar;
+  let domainLoss: tf.Scalar | null = null;
+  const { grads, value } = tf.variableGrads(() => {
+    const xs = tf.tensor4d(batch.source, [ns, h, w, c]);
+    const x = dann ? tf.concat([xs, tf.tensor4d(batch.target!, [nt, h, w, c])]) : xs;
+    const features = net.features(x, fo);
+    const srcFeatures = dann ? tf.slice(features, [0, 0], [ns, -1]) : features;
+    labelLogits = tf.keep(net.labelLogits(srcFeatures, fo));
+    labelLoss = tf.keep(tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), labelLogits) as tf.Scalar);
+    kept.push(labelLogits, labelLoss);
+    if (!dann) return labelLoss;
+    domainLogits = tf.keep(net.domainLogits(features, o.lambda, fo));
+    domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(tf.oneHot(domainLabels!, 2), domainLogits) as tf.Scalar);
+    kept.push(domainLogits, domainLoss);
+    return tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
+  }, net.variables as tf.Variable[]);
+
+  const gradient = new Float32Array(net.size);
+  net.specs.forEach((s, i) => {
+    const g = grads[net.variables[i].name];
+    if (g) gradient.set(g.dataSync() as Float32Array, s.offset); // domain head has no gradient in source-only
+  });
+  const result: StepResult = {
+    gradient,
+    samples: ns,
+    labelLoss: labelLoss.dataSync()[0],
+    domainLoss: domainLoss ? (domainLoss as tf.Scalar).dataSync()[0] : NaN,
+    labelAccuracy: accuracy(labelLogits, labels),
+    domainAccuracy: domainLogits ? accuracy(domainLogits, domainLabels!) : NaN,
+  };
+  tf.dispose([...Object.values(grads), value, labels, ...kept, ...(domainLabels ? [domainLabels] : [])]);
+  return result;
+}

@@ -1,0 +1,153 @@
+import { pairedBatches, preprocessBatch, INPUT_SIZE, mixSeed, type ImageSet, type PairedBatch } from '@dann/data';
+import { PRESETS, type Architecture, type PresetName } from './architecture.ts';
+import { DannNetwork } from './network.ts';
+import { applyUpdate, createOptimizerState, type OptimizerConfig, type OptimizerState, type UpdateInfo } from './optimizer.ts';
+import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
+import { computeGradient, type Method, type StepResult } from './step.ts';
+import type { Checkpoint } from './checkpoint.ts';
+
+/** Everything that determines a training run; stored in its checkpoints. */
+export interface TrainConfig {
+  readonly preset: PresetName;
+  /** Overrides the preset (tests use tiny networks). */
+  readonly architecture?: Architecture;
+  readonly method: Method;
+  readonly epochs: number;
+  /** Source images per step (DANN adds as many target images). */
+  readonly batchSize: number;
+  readonly optimizer: OptimizerConfig;
+  /** Initial learning rate lr0. */
+  readonly lr: number;
+  /** 'paper': lr0 / (1 + 10p)^0.75; 'constant': lr0. */
+  readonly lrSchedule: 'paper' | 'constant';
+  /** Ceiling of the GRL weight schedule. */
+  readonly lambdaMax: number;
+  /** Steepness of the GRL weight schedule (10 in the paper). */
+  readonly lambdaGamma: number;
+  readonly domainWeight: number;
+  /** Seeds initialisation, data order and dropout. */
+  readonly seed: number;
+}
+
+export interface StepReport extends StepResult, UpdateInfo {
+  readonly step: number;
+  readonly epoch: number;
+  readonly lambda: number;
+  readonly lr: number;
+}
+
+export function architectureOf(config: TrainConfig): Architecture {
+  return config.architecture ?? PRESETS[config.preset];
+}
+
+/**
+ * Single-process training on top of the two primitives the distributed run uses:
+ * `computeGradient` (batch -> flat gradient) and `applyUpdate` (flat gradient -> weights).
+ * Data order, dropout masks and schedules depend only on (config, step), so a run resumed
+ * from a checkpoint takes exactly the steps it would have taken without stopping.
+ */
+export class Trainer {
+  readonly net: DannNetwork;
+  readonly weights: Float32Array;
+  readonly optimizer: OptimizerState;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  step: number;
+  private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
+  private readonly sourceBuffer: Float32Array;
+  private readonly targetBuffer: Float32Array;
+
+  constructor(
+    readonly config: TrainConfig,
+    readonly source: ImageSet,
+    readonly target: ImageSet,
+    init?: { weights: Float32Array; optimizer?: OptimizerState; step?: number },
+  ) {
+    const arch = architectureOf(config);
+    this.weights = init ? Float32Array.from(init.weights) : DannNetwork.initialWeights(arch, config.seed);
+    this.net = new DannNetwork(arch, this.weights);
+    this.optimizer = init?.optimizer
+      ? { step: init.optimizer.step, m: Float32Array.from(init.optimizer.m), v: Float32Array.from(init.optimizer.v) }
+      : createOptimizerState(config.optimizer, this.net.size);
+    this.step = init?.step ?? 0;
+    this.stepsPerEpoch = Math.ceil(source.count / config.batchSize);
+    this.totalSteps = this.stepsPerEpoch * config.epochs;
+    this.sourceBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
+    this.targetBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
+  }
+
+  static fromCheckpoint(c: Checkpoint<TrainConfig>, source: ImageSet, target: ImageSet): Trainer {
+    return new Trainer(c.config, source, target, { weights: c.weights, optimizer: c.optimizer.state, step: c.step });
+  }
+
+  get epoch(): number {
+    return Math.floor(this.step / this.stepsPerEpoch);
+  }
+
+  get done(): boolean {
+    return this.step >= this.totalSteps;
+  }
+
+  /** Schedules at a given step. */
+  schedule(step = this.step): { lambda: number; lr: number; p: number } {
+    const c = this.config;
+    const p = progress(step, this.totalSteps);
+    return {
+      p,
+      lambda: c.method === 'dann' ? lambdaSchedule(p, c.lambdaMax, c.lambdaGamma) : 0,
+      lr: c.lrSchedule === 'paper' ? lrSchedule(p, c.lr) : c.lr,
+    };
+  }
+
+  /** The source and target indices of a step (a pure function of config and step). */
+  batchAt(step: number): PairedBatch {
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    if (this.epochBatches?.epoch !== epoch) {
+      const batches = [...pairedBatches({ sourceCount: this.source.count, targetCount: this.target.count, batchSize: this.config.batchSize, seed: this.config.seed, epoch })];
+      this.epochBatches = { epoch, batches };
+    }
+    return this.epochBatches.batches[step % this.stepsPerEpoch];
+  }
+
+  /** Loss parts and flat gradient of the current step's batch; weights unchanged. */
+  gradient(): StepResult & { lambda: number; lr: number } {
+    const b = this.batchAt(this.step);
+    const { lambda, lr } = this.schedule();
+    const n = b.source.length;
+    const source = preprocessBatch(this.source, b.source, this.sourceBuffer.subarray(0, n * INPUT_SIZE));
+    const target = this.config.method === 'dann' ? preprocessBatch(this.target, b.target, this.targetBuffer.subarray(0, n * INPUT_SIZE)) : undefined;
+    const sourceLabels = Uint8Array.from(b.source, (i) => this.source.labels[i]);
+    const result = computeGradient(this.net, { source, sourceLabels, target }, {
+      method: this.config.method, lambda, domainWeight: this.config.domainWeight, seed: mixSeed(this.config.seed, 0xd20, this.step),
+    });
+    return { ...result, lambda, lr };
+  }
+
+  /** Applies a (possibly averaged) gradient with the current step's learning rate and advances. */
+  apply(gradient: Float32Array, lr = this.schedule().lr): UpdateInfo {
+    const info = applyUpdate(this.weights, gradient, this.optimizer, this.config.optimizer, lr);
+    this.net.setWeights(this.weights);
+    this.step++;
+    return info;
+  }
+
+  /** One whole training step: gradient of the local batch, then apply it. */
+  trainStep(): StepReport {
+    const step = this.step;
+    const epoch = this.epoch;
+    const g = this.gradient();
+    const info = this.apply(g.gradient, g.lr);
+    return { ...g, ...info, step, epoch };
+  }
+
+  checkpoint(extra?: Record<string, unknown>): Checkpoint<TrainConfig> {
+    return {
+      arch: architectureOf(this.config).name, step: this.step, epoch: this.epoch, config: this.config, extra,
+      weights: this.weights, optimizer: { kind: this.config.optimizer.kind, state: this.optimizer },
+    };
+  }
+
+  dispose(): void {
+    this.net.dispose();
+  }
+}

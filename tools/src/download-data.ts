@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { defaultDataDir, loadDataset, loadSvhn, type DatasetName, type Split } from '@dann/data';
-import { parseCommand, runMain } from './cli.ts';
+import { parseCommand, runMain } from '@dann/protocol';
 import { downloadFile, type RemoteFile } from './download.ts';
 
 /**

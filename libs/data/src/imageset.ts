@@ -37,9 +37,15 @@ export function imageAt(set: ImageSet, i: number): Uint8Array {
   return set.images.subarray(i * size, (i + 1) * size);
 }
 
+/** Images start..end-1 of a set (views, no copy). */
+export function sliceSet(set: ImageSet, start: number, end: number, name = set.name): ImageSet {
+  const size = set.height * set.width * set.channels;
+  const s = Math.max(0, Math.min(start, set.count));
+  const e = Math.max(s, Math.min(end, set.count));
+  return { ...set, name, count: e - s, images: set.images.subarray(s * size, e * size), labels: set.labels.subarray(s, e) };
+}
+
 /** The first `limit` images of a set (views, no copy). */
 export function takeFirst(set: ImageSet, limit: number): ImageSet {
-  if (limit >= set.count) return set;
-  const size = set.height * set.width * set.channels;
-  return { ...set, count: limit, images: set.images.subarray(0, limit * size), labels: set.labels.subarray(0, limit) };
+  return limit >= set.count ? set : sliceSet(set, 0, limit);
 }

@@ -1,4 +1,4 @@
-export { type ImageSet, NUM_CLASSES, validateImageSet, imageAt, takeFirst } from './imageset.ts';
+export { type ImageSet, NUM_CLASSES, validateImageSet, imageAt, takeFirst, sliceSet } from './imageset.ts';
 export { parseIdx, type IdxArray } from './idx.ts';
 export { loadMnist, mnistFromIdx, mnistDir, type Split } from './mnist.ts';
 export { readMat, type MatArray, type MatClass, type MatData } from './mat.ts';

@@ -1,5 +1,5 @@
 import { pairedBatches, preprocessBatch, INPUT_SIZE, mixSeed, type ImageSet, type PairedBatch } from '@dann/data';
-import { PRESETS, type Architecture, type PresetName } from './architecture.ts';
+import { PRESETS, type Architecture, type Group, type PresetName } from './architecture.ts';
 import { DannNetwork } from './network.ts';
 import { applyUpdate, createOptimizerState, type OptimizerConfig, type OptimizerState, type UpdateInfo } from './optimizer.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
@@ -27,6 +27,8 @@ export interface TrainConfig {
   readonly domainWeight: number;
   /** Seeds initialisation, data order and dropout. */
   readonly seed: number;
+  /** Parameter groups left unchanged (e.g. features after a warm start). */
+  readonly frozen?: readonly Group[];
 }
 
 export interface StepReport extends StepResult, UpdateInfo {
@@ -120,6 +122,9 @@ export class Trainer {
     const result = computeGradient(this.net, { source, sourceLabels, target }, {
       method: this.config.method, lambda, domainWeight: this.config.domainWeight, seed: mixSeed(this.config.seed, 0xd20, this.step),
     });
+    for (const spec of this.net.specs) {
+      if (this.config.frozen?.includes(spec.group)) result.gradient.fill(0, spec.offset, spec.offset + spec.size);
+    }
     return { ...result, lambda, lr };
   }
 

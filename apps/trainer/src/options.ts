@@ -1,0 +1,120 @@
+import { DATASETS, isDatasetName, type DatasetName } from '@dann/data';
+import { BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
+import { positiveInt, type Command } from '@dann/protocol';
+
+export const trainCommand = {
+  name: 'train',
+  summary: 'Trains a DANN (or source-only) digit classifier in one process and writes runs/NAME/.',
+  usage: 'npx nx run trainer:train -- --method dann --source synth --target mnist --epochs 5 --out runs/NAME',
+  options: {
+    method: { type: 'string', description: `${METHODS.join(' | ')}`, default: 'dann' },
+    source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
+    target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
+    preset: { type: 'string', description: `network: ${PRESET_NAMES.join(' | ')}`, default: 'seed' },
+    epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
+    'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
+    optimizer: { type: 'string', description: `${OPTIMIZERS.join(' | ')}`, default: 'adam' },
+    lr: { type: 'string', description: 'initial learning rate lr0', default: '0.0005' },
+    'lr-schedule': { type: 'string', description: 'paper (lr0/(1+10p)^0.75) | constant', default: 'paper' },
+    momentum: { type: 'string', description: 'SGD momentum', default: '0.9' },
+    'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1', default: '1' },
+    'lambda-gamma': { type: 'string', description: 'steepness gamma of the GRL schedule', default: '10' },
+    'domain-weight': { type: 'string', description: 'weight of the domain loss', default: '1' },
+    'clip-norm': { type: 'string', description: 'clip gradients to this global L2 norm (0 = off)', default: '0' },
+    seed: { type: 'string', description: 'seed of initialisation, data order and dropout', default: '1' },
+    limit: { type: 'string', description: 'use only N training images per domain (quick runs)' },
+    'eval-limit': { type: 'string', description: 'test images per domain evaluated after each epoch', default: '2000' },
+    'val-count': { type: 'string', description: 'source training images held out for model selection', default: '1000' },
+    'init-from': { type: 'string', description: 'warm start from runs/OTHER (its best checkpoint)' },
+    freeze: { type: 'string', description: 'comma-separated groups to keep fixed: features,label' },
+    resume: { type: 'boolean', description: 'continue from OUT/checkpoint.bin' },
+    backend: { type: 'string', description: `${BACKEND_CHOICES.join(' | ')}`, default: 'auto' },
+    gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
+    'strict-device': { type: 'boolean', description: 'fail instead of falling back when the GPU cannot be used' },
+    'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
+    out: { type: 'string', description: 'run directory', default: 'runs/dann' },
+  },
+} as const satisfies Command<Record<string, import('@dann/protocol').OptionSpec>>;
+
+export interface TrainOptions {
+  method: Method;
+  source: DatasetName;
+  target: DatasetName;
+  preset: PresetName;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerKind;
+  lr: number;
+  lrSchedule: 'paper' | 'constant';
+  momentum: number;
+  lambdaMax: number;
+  lambdaGamma: number;
+  domainWeight: number;
+  clipNorm: number;
+  seed: number;
+  limit?: number;
+  evalLimit: number;
+  valCount: number;
+  initFrom?: string;
+  freeze: Group[];
+  resume: boolean;
+  backend: BackendRequest;
+  gpu?: number;
+  strictDevice: boolean;
+  dataDir?: string;
+  out: string;
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
+  return value as T;
+}
+
+function nonNegative(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}".`);
+  return n;
+}
+
+function dataset(name: string, value: string): DatasetName {
+  if (!isDatasetName(value)) throw new Error(`--${name} must be one of ${DATASETS.join(', ')}, got "${value}".`);
+  return value;
+}
+
+type Raw = { [K in keyof typeof trainCommand.options]: (typeof trainCommand.options)[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined };
+
+/** Validates every option into typed values; one sentence per mistake. */
+export function toTrainOptions(v: Raw): TrainOptions {
+  const lr = nonNegative('lr', v.lr!);
+  if (lr === 0) throw new Error('--lr must be greater than 0.');
+  const freeze = (v.freeze ?? '').split(',').filter(Boolean).map((g) => oneOf('freeze', g, ['features', 'label', 'domain'] as const));
+  if (freeze.length && !v['init-from']) throw new Error('--freeze needs --init-from: freezing untrained layers makes no sense.');
+  return {
+    method: oneOf('method', v.method!, METHODS),
+    source: dataset('source', v.source!),
+    target: dataset('target', v.target!),
+    preset: oneOf('preset', v.preset!, PRESET_NAMES),
+    epochs: positiveInt('epochs', v.epochs!),
+    batchSize: positiveInt('batch-size', v['batch-size']!),
+    optimizer: oneOf('optimizer', v.optimizer!, OPTIMIZERS),
+    lr,
+    lrSchedule: oneOf('lr-schedule', v['lr-schedule']!, ['paper', 'constant'] as const),
+    momentum: nonNegative('momentum', v.momentum!),
+    lambdaMax: nonNegative('lambda-max', v['lambda-max']!),
+    lambdaGamma: nonNegative('lambda-gamma', v['lambda-gamma']!),
+    domainWeight: nonNegative('domain-weight', v['domain-weight']!),
+    clipNorm: nonNegative('clip-norm', v['clip-norm']!),
+    seed: positiveInt('seed', v.seed!),
+    limit: v.limit === undefined ? undefined : positiveInt('limit', v.limit),
+    evalLimit: positiveInt('eval-limit', v['eval-limit']!),
+    valCount: nonNegative('val-count', v['val-count']!),
+    initFrom: v['init-from'],
+    freeze,
+    resume: v.resume ?? false,
+    backend: oneOf('backend', v.backend!, BACKEND_CHOICES),
+    gpu: v.gpu === undefined ? undefined : nonNegative('gpu', v.gpu),
+    strictDevice: v['strict-device'] ?? false,
+    dataDir: v['data-dir'],
+    out: v.out!,
+  };
+}

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadCheckpoint } from '@dann/models';
+
+const script = join(import.meta.dirname, 'train.ts');
+
+function train(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 170_000 });
+}
+
+test('trains a tiny DANN run end to end and writes the run directory', { timeout: 180_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
+  try {
+    const out = join(dir, 'run');
+    const r = train(['--method', 'dann', '--preset', 'paper', '--limit', '80', '--val-count', '16', '--batch-size', '16', '--epochs', '2', '--eval-limit', '32', '--backend', 'wasm', '--out', out], { DANN_DATA_DIR: join(dir, 'data') });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /backend: wasm on cpu \(wasm XNNPACK/);
+    assert.match(r.stdout, /epoch 2\/2: source val loss \d\.\d{4} acc \d\.\d{4}, source test \d\.\d{4}, target test \d\.\d{4}/);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string | boolean>);
+    const steps = lines.filter((l) => l.type === 'step');
+    const epochs = lines.filter((l) => l.type === 'epoch');
+    assert.equal(steps.length, 8); // 64 training images / 16 per step x 2 epochs
+    assert.equal(epochs.length, 2);
+    for (const s of steps) {
+      assert.ok(Number.isFinite(s.labelLoss) && Number.isFinite(s.domainLoss) && Number.isFinite(s.samplesPerSec));
+      assert.ok((s.lambda as number) >= 0 && (s.lambda as number) <= 1);
+    }
+    assert.equal(steps[0].lambda, 0);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(config.train.method, 'dann');
+    assert.equal(config.data.sourceVal, 16);
+    const last = loadCheckpoint(join(out, 'checkpoint.bin'));
+    assert.equal(last.step, 8);
+    assert.ok(existsSync(join(out, 'best.bin')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a bad option is one line on stderr and exit code 1; --usage documents every option', { timeout: 60_000 }, () => {
+  const bad = train(['--method', 'magic']);
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim(), 'error: --method must be one of source-only, dann, got "magic".');
+  const help = train(['--usage']);
+  assert.equal(help.status, 0);
+  for (const opt of ['--method', '--lambda-max', '--init-from', '--limit', '--backend', '--gpu', '--strict-device']) assert.ok(help.stdout.includes(opt), opt);
+  assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
+});

@@ -1,0 +1,1 @@
+export { parseCommand, helpText, positiveInt, runMain, type Command, type OptionSpec } from './cli.ts';

@@ -1,0 +1,54 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { loadDataset, type DatasetName } from '@dann/data';
+import { architectureOf, DannNetwork, evaluate, loadCheckpoint, selectBackend, type TrainConfig } from '@dann/models';
+import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { resultMarkdown, resultsTable, type RunResult } from './report.ts';
+
+const command = {
+  name: 'evaluate',
+  summary: 'Evaluates trained runs on the full source and target test sets: results table, per-class accuracy, confusion matrices.',
+  usage: 'npx nx run tools:evaluate -- runs/NAME [runs/OTHER ...] [--checkpoint best|last]',
+  options: {
+    checkpoint: { type: 'string', description: 'best (lowest source-validation loss) or last', default: 'best' },
+    limit: { type: 'string', description: 'evaluate only the first N test images per domain' },
+    'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
+  },
+} as const;
+
+interface RunConfig {
+  options: { source: DatasetName; target: DatasetName; method: string };
+  train: TrainConfig;
+}
+
+runMain(async () => {
+  const args = parseCommand(command, process.argv.slice(2));
+  if (!args) return;
+  const { values: v, positionals: runs } = args;
+  if (runs.length === 0) throw new Error('name at least one run directory, e.g. runs/NAME.');
+  if (v.checkpoint !== 'best' && v.checkpoint !== 'last') throw new Error(`--checkpoint must be best or last, got "${v.checkpoint}".`);
+  const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
+  await selectBackend({ backend: 'auto' });
+  const results: RunResult[] = [];
+  for (const run of runs) {
+    const configFile = join(run, 'config.json');
+    if (!existsSync(configFile)) throw new Error(`${run} is not a run directory (no config.json); train one with npx nx run trainer:train.`);
+    const config = JSON.parse(readFileSync(configFile, 'utf8')) as RunConfig;
+    const file = join(run, v.checkpoint === 'best' && existsSync(join(run, 'best.bin')) ? 'best.bin' : 'checkpoint.bin');
+    const ckpt = loadCheckpoint<TrainConfig>(file);
+    const net = new DannNetwork(architectureOf(ckpt.config), ckpt.weights);
+    const dataOpts = { dataDir: v['data-dir'], limit, log: (l: string) => console.log(l) };
+    const { source, target, method } = config.options;
+    const result: RunResult = {
+      run: basename(run), network: ckpt.arch, method, pair: `${source} -> ${target}`, checkpoint: basename(file), step: ckpt.step,
+      source: evaluate(net, loadDataset(source, 'test', dataOpts)),
+      target: evaluate(net, loadDataset(target, 'test', dataOpts)),
+    };
+    net.dispose();
+    writeFileSync(join(run, 'results.md'), resultMarkdown(result));
+    writeFileSync(join(run, 'results.json'), JSON.stringify(result, null, 2) + '\n');
+    results.push(result);
+  }
+  console.log(resultsTable(results));
+  console.log(`\nper-class accuracy and confusion matrices: ${runs.map((r) => join(r, 'results.md')).join(', ')}`);
+});

@@ -56,11 +56,9 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
   if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`limit must be a positive integer, got ${limit}.`);
   switch (name) {
     case 'mnist':
-      return limit ? takeFirst(loadMnist(split), limit) : loadMnist(split);
-    case 'svhn': {
-      const set = loadSvhn(split, join(dataDir, 'svhn'));
-      return limit ? takeFirst(set, limit) : set;
-    }
+      return takeFirst(loadMnist(split), limit ?? Infinity);
+    case 'svhn':
+      return takeFirst(loadSvhn(split, join(dataDir, 'svhn')), limit ?? Infinity);
     case 'synth': {
       const count = Math.min(limit ?? SYNTH_DEFAULT_COUNT[split], SYNTH_DEFAULT_COUNT[split]);
       const fonts = [...new Set(loadSynthFonts().map((f) => f.source))];
@@ -68,7 +66,7 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
       return cachedImageSet(`synth-${split}`, key, cache, () => generateSynthDigits({ count, seed, name: `synth/${split}` }));
     }
     case 'mnistm': {
-      const mnist = limit ? takeFirst(loadMnist(split), limit) : loadMnist(split);
+      const mnist = takeFirst(loadMnist(split), limit ?? Infinity);
       const contrast = options.mnistmContrast ?? MNISTM_DEFAULT_CONTRAST;
       const key = { kind: 'mnistm', version: MNISTM_VERSION, seed, count: mnist.count, contrast };
       return cachedImageSet(`mnistm-${split}`, key, cache, () => generateMnistM(mnist, { seed, contrast, name: `mnistm/${split}` }));

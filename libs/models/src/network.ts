@@ -23,6 +23,8 @@ export class DannNetwork {
   readonly specs: ParamSpec[];
   readonly size: number;
   private readonly vars: tf.Variable[];
+  /** Each group's variables in layer order (kernel, bias, ...), for the forward pass. */
+  private readonly groupVars: Record<Group, tf.Variable[]>;
 
   constructor(readonly arch: Architecture, weights: Float32Array) {
     this.specs = paramSpecs(arch);
@@ -30,6 +32,8 @@ export class DannNetwork {
     if (weights.length !== this.size) throw new Error(`${arch.name} has ${this.size} parameters but the weights hold ${weights.length}.`);
     const id = instances++;
     this.vars = this.specs.map((s) => tf.variable(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape), true, `dann${id}/${s.name}`));
+    this.groupVars = { features: [], label: [], domain: [] };
+    this.specs.forEach((s, i) => this.groupVars[s.group].push(this.vars[i]));
   }
 
   /** Glorot-uniform kernels (the Keras default the reference used) and zero biases, from a seed. */
@@ -62,17 +66,17 @@ export class DannNetwork {
 
   private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions): tf.Tensor {
     let v = 0;
-    const params = this.specs.map((s, i) => ({ s, v: this.vars[i] })).filter((p) => p.s.group === group);
+    const params = this.groupVars[group];
     layers.forEach((layer, i) => {
       switch (layer.kind) {
         case 'conv': {
-          const kernel = params[v++].v as tf.Tensor4D, bias = params[v++].v;
+          const kernel = params[v++] as tf.Tensor4D, bias = params[v++];
           x = tf.add(tf.conv2d(x as tf.Tensor4D, kernel, 1, layer.padding), bias);
           if (layer.activation === 'relu') x = tf.relu(x);
           break;
         }
         case 'dense': {
-          const kernel = params[v++].v as tf.Tensor2D, bias = params[v++].v;
+          const kernel = params[v++] as tf.Tensor2D, bias = params[v++];
           x = tf.add(tf.matMul(x as tf.Tensor2D, kernel), bias);
           if (layer.activation === 'relu') x = tf.relu(x);
           break;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels } from './kernels/index.ts';
+import { registerWasmTrainingKernels, type WasmKernelSet } from './kernels/index.ts';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendRequest = (typeof BACKEND_CHOICES)[number];
@@ -12,6 +12,8 @@ export interface BackendOptions {
   readonly gpu?: number;
   /** Fail instead of falling back when the requested device cannot be used. */
   readonly strictDevice?: boolean;
+  /** Training kernels on wasm: the project's fast paths (default) or the reference set (benchmarks). */
+  readonly wasmKernels?: WasmKernelSet;
   readonly log?: (line: string) => void;
 }
 
@@ -42,7 +44,7 @@ function loadFailure(pkg: string, err: unknown): string {
   return `${pkg} failed to load (${first})`;
 }
 
-async function tryCandidate(c: Candidate, gpu: number | undefined): Promise<string | null> {
+async function tryCandidate(c: Candidate, gpu: number | undefined, wasmKernels: WasmKernelSet): Promise<string | null> {
   if (c === 'tensorflow-gpu' || c === 'tensorflow') {
     if (c === 'tensorflow-gpu' && gpu !== undefined) process.env.CUDA_VISIBLE_DEVICES = String(gpu);
     const pkg = NODE_PACKAGES[c];
@@ -54,7 +56,7 @@ async function tryCandidate(c: Candidate, gpu: number | undefined): Promise<stri
     if (!(await tf.setBackend('tensorflow'))) return `${pkg} loaded but its backend did not initialise`;
     return null;
   }
-  if (c === 'wasm') registerWasmTrainingKernels();
+  if (c === 'wasm') registerWasmTrainingKernels(wasmKernels);
   if (!(await tf.setBackend(c))) return `the ${c} backend did not initialise`;
   return null;
 }
@@ -84,7 +86,7 @@ export async function selectBackend(options: BackendOptions = {}): Promise<Backe
   const strict = options.strictDevice || (request !== 'auto' && request !== 'tensorflow-gpu');
   const fallbacks: string[] = [];
   for (const [i, c] of order.entries()) {
-    const failure = await tryCandidate(c, gpu);
+    const failure = await tryCandidate(c, gpu, options.wasmKernels ?? 'project');
     if (failure === null) {
       await tf.ready();
       const info = { backend: tf.getBackend(), device: describe(c, gpu), fallbacks };

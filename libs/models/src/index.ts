@@ -7,5 +7,5 @@ export { applyUpdate, createOptimizerState, l2norm, OPTIMIZERS, type OptimizerCo
 export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type Checkpoint } from './checkpoint.ts';
 export { evaluate, type Evaluation } from './evaluate.ts';
 export { selectBackend, BACKEND_CHOICES, type BackendRequest, type BackendInfo, type BackendOptions } from './backend.ts';
-export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './kernels/index.ts';
+export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
 export { Trainer, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';

@@ -1,9 +1,10 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { loadDataset, type DatasetName } from '@dann/data';
-import { architectureOf, DannNetwork, evaluate, loadCheckpoint, selectBackend, type TrainConfig } from '@dann/models';
+import { loadDataset } from '@dann/data';
+import { evaluate, selectBackend } from '@dann/models';
 import { parseCommand, positiveInt, runMain } from '@dann/protocol';
 import { resultMarkdown, resultsTable, type RunResult } from './report.ts';
+import { loadRun } from './runs.ts';
 
 const command = {
   name: 'evaluate',
@@ -16,11 +17,6 @@ const command = {
   },
 } as const;
 
-interface RunConfig {
-  options: { source: DatasetName; target: DatasetName; method: string };
-  train: TrainConfig;
-}
-
 runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
@@ -31,12 +27,7 @@ runMain(async () => {
   await selectBackend({ backend: 'auto' });
   const results: RunResult[] = [];
   for (const run of runs) {
-    const configFile = join(run, 'config.json');
-    if (!existsSync(configFile)) throw new Error(`${run} is not a run directory (no config.json); train one with npx nx run trainer:train.`);
-    const config = JSON.parse(readFileSync(configFile, 'utf8')) as RunConfig;
-    const file = join(run, v.checkpoint === 'best' && existsSync(join(run, 'best.bin')) ? 'best.bin' : 'checkpoint.bin');
-    const ckpt = loadCheckpoint<TrainConfig>(file);
-    const net = new DannNetwork(architectureOf(ckpt.config), ckpt.weights);
+    const { config, file, checkpoint: ckpt, net } = loadRun(run, v.checkpoint);
     const dataOpts = { dataDir: v['data-dir'], limit, log: (l: string) => console.log(l) };
     const { source, target, method } = config.options;
     const result: RunResult = {

@@ -8,6 +8,9 @@ import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index.ts';
 import { conv2DBackpropFilterVariant } from './conv2d-backprop-filter.ts';
 import { createRng, type Rng } from '@dann/data';
 import { Trainer } from '../trainer.ts';
+import { DannNetwork } from '../network.ts';
+import { PRESETS } from '../architecture.ts';
+import { computeGradient } from '../step.ts';
 import { toyConfig, toyDomain } from '../testing/toy.ts';
 
 registerWasmTrainingKernels('project');
@@ -160,4 +163,25 @@ test('training steps on wasm leak no tensors and no memory after warm-up', { tim
   assert.equal(after.numTensors, before.numTensors);
   assert.equal(after.numBytes, before.numBytes);
   trainer.dispose();
+});
+
+test('the seed network\'s whole DANN gradient on wasm (project kernels) matches the cpu backend', { timeout: 120_000 }, async () => {
+  const arch = PRESETS.seed, batch = 1, per = 32 * 32 * 3;
+  const rng = createRng(1);
+  const data = { source: randomArray(batch * per, 1), target: randomArray(batch * per, 2), sourceLabels: Uint8Array.from({ length: batch }, () => rng.int(10)) };
+  const weights = DannNetwork.initialWeights(arch, 1);
+  const gradientOn = async (backend: string) => {
+    await tf.setBackend(backend);
+    const net = new DannNetwork(arch, weights);
+    const { gradient } = computeGradient(net, data, { method: 'dann', lambda: 0.5, seed: 7 });
+    const specs = net.specs;
+    net.dispose();
+    return { gradient, specs };
+  };
+  const want = await gradientOn('cpu');
+  const got = await gradientOn('wasm');
+  for (const s of want.specs) {
+    const err = relErr(got.gradient.subarray(s.offset, s.offset + s.size), want.gradient.subarray(s.offset, s.offset + s.size));
+    assert.ok(err <= 1e-4, `${s.name}: relative error ${err}`);
+  }
 });

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# DANN against source-only on the wasm backend: SynDigits -> MNIST and MNIST -> MNIST-M-style, two seeds.
+#
+# For each pair and seed:
+#   so-SEED    source-only from scratch, $SO_EPOCHS epochs
+#   dann-SEED  warm-started from so-SEED (as the reference project did), $MORE_EPOCHS epochs of DANN
+#   so+-SEED   warm-started from so-SEED, $MORE_EPOCHS more epochs of source-only: the same total training
+#              as dann-SEED without the domain-adversarial term, i.e. the fair baseline
+# then tools:evaluate on the full test sets and tools:plot. $JOBS runs at a time (one per core: wasm uses
+# one thread). A run whose log ends with "done:" is skipped, so an interrupted script can be rerun.
+#
+# usage: bash scripts/dann-experiments.sh            (OUT=runs/exp LIMIT=20000 SEEDS="1 2" JOBS=2)
+set -euo pipefail
+OUT=${OUT:-runs/exp}
+LIMIT=${LIMIT:-20000}
+SEEDS=${SEEDS:-1 2}
+JOBS=${JOBS:-2}
+SO_EPOCHS=${SO_EPOCHS:-3}
+MORE_EPOCHS=${MORE_EPOCHS:-2}
+DANN_OPTS=${DANN_OPTS:---lambda-max 1 --clip-norm 5}
+PAIRS=${PAIRS:-synth:mnist mnist:mnistm}
+mkdir -p "$OUT/logs"
+
+# One job per line: NAME then trainer options.
+run_jobs() {
+  xargs -P "$JOBS" -L 1 bash -c '
+    name=$0; log='"$OUT"'/logs/$name.log
+    if [ -f "$log" ] && grep -q "^done:" "$log"; then echo "skip $name (done)"; exit 0; fi
+    echo "train $name"
+    npx tsx apps/trainer/src/train.ts --backend wasm --limit '"$LIMIT"' --out '"$OUT"'/$name "$@" > "$log" 2>&1 || { echo "FAILED $name: see $log"; exit 1; }'
+}
+
+phase1() {
+  for pair in $PAIRS; do for seed in $SEEDS; do
+    s=${pair%%:*}; t=${pair##*:}
+    echo "$s-$t-so-$seed --method source-only --source $s --target $t --epochs $SO_EPOCHS --seed $seed"
+  done; done
+}
+phase2() {
+  for pair in $PAIRS; do for seed in $SEEDS; do
+    s=${pair%%:*}; t=${pair##*:}; from=$OUT/$s-$t-so-$seed
+    echo "$s-$t-dann-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS"
+    echo "$s-$t-so+-$seed --method source-only --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from --clip-norm 5"
+  done; done
+}
+
+phase1 | run_jobs
+phase2 | run_jobs
+runs=$(for pair in $PAIRS; do for seed in $SEEDS; do s=${pair%%:*}; t=${pair##*:}; for k in so so+ dann; do echo "$OUT/$s-$t-$k-$seed"; done; done; done)
+npx tsx tools/src/evaluate.ts $runs | tee "$OUT/results-table.md"
+npx tsx tools/src/plot.ts $runs > "$OUT/logs/plot.log"
+npx tsx tools/src/experiment-summary.ts $runs | tee "$OUT/summary.md"

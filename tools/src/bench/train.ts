@@ -1,0 +1,101 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Method, PresetName, WasmKernelSet } from '@dann/models';
+import type { TrainMeasurement } from './train-worker.ts';
+import { formatSummary, markdownTable, summarize } from './stats.ts';
+
+export interface TrainBenchOptions {
+  readonly presets: readonly PresetName[];
+  readonly batches: readonly number[];
+  readonly methods: readonly Method[];
+  readonly runs: number;
+  /** Budget of one configuration's timed steps (at least 2 steps are timed). */
+  readonly maxSeconds: number;
+  readonly log: (line: string) => void;
+}
+
+export interface TrainComparison {
+  readonly reference: TrainMeasurement;
+  readonly project: TrainMeasurement;
+}
+
+const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
+
+/** Runs one measurement in a fresh process (its own wasm heap and peak RSS). */
+function measure(preset: string, batch: number, method: Method, kernels: WasmKernelSet, o: TrainBenchOptions): Promise<TrainMeasurement> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, preset, String(batch), method, kernels, String(o.runs), String(o.maxSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as TrainMeasurement);
+      else reject(new Error(`the ${kernels} measurement of ${preset} batch ${batch} ${method} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`));
+    });
+  });
+}
+
+/** Reference and project kernels on every configuration, side by side, alternating which goes first. */
+export async function benchTraining(o: TrainBenchOptions): Promise<TrainComparison[]> {
+  const results: TrainComparison[] = [];
+  let flip = false;
+  for (const preset of o.presets) {
+    for (const batch of o.batches) {
+      for (const method of o.methods) {
+        const order: WasmKernelSet[] = flip ? ['project', 'reference'] : ['reference', 'project'];
+        flip = !flip;
+        const got: Partial<Record<WasmKernelSet, TrainMeasurement>> = {};
+        for (const k of order) got[k] = await measure(preset, batch, method, k, o);
+        const c = { reference: got.reference!, project: got.project! };
+        results.push(c);
+        o.log(trainRow(c).join('  '));
+      }
+    }
+  }
+  return results;
+}
+
+export const TRAIN_HEADER = ['preset', 'batch', 'method', 'reference samples/s', 'project samples/s', 'ratio', 'peak RSS MB (ref / project)'];
+
+/** One table row: medians with min–max, and the ratio of the medians. */
+export function trainRow(c: TrainComparison): string[] {
+  const ref = summarize(c.reference.samplesPerSec), pro = summarize(c.project.samplesPerSec);
+  return [
+    c.project.preset, String(c.project.batch), c.project.method,
+    `${formatSummary(ref)} [${ref.runs}]`, `${formatSummary(pro)} [${pro.runs}]`, `${(pro.median / ref.median).toFixed(2)}x`,
+    `${Math.round(c.reference.peakRssMB)} / ${Math.round(c.project.peakRssMB)}`,
+  ];
+}
+
+/** Per-kernel milliseconds in one profiled step, reference beside project, largest first. */
+export function kernelSplit(c: TrainComparison, top = 8): string {
+  const names = new Set([...Object.keys(c.reference.kernelMs), ...Object.keys(c.project.kernelMs)]);
+  const rows = [...names]
+    .map((n) => ({ n, r: c.reference.kernelMs[n] ?? 0, p: c.project.kernelMs[n] ?? 0 }))
+    .sort((a, b) => Math.max(b.r, b.p) - Math.max(a.r, a.p))
+    .slice(0, top)
+    .map(({ n, r, p }) => [n, r.toFixed(0), p.toFixed(0)]);
+  const total = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+  rows.push(['all kernels', total(c.reference.kernelMs).toFixed(0), total(c.project.kernelMs).toFixed(0)]);
+  const s = c.project.split;
+  rows.push(['outside kernels: batch preparation / update (project)', '', `${s.prepare.toFixed(1)} / ${s.apply.toFixed(1)}`]);
+  return markdownTable([`${c.project.preset} batch ${c.project.batch} ${c.project.method}: kernel`, 'reference ms', 'project ms'], rows);
+}
+
+export function trainReport(results: readonly TrainComparison[]): string {
+  const table = markdownTable(TRAIN_HEADER, results.map(trainRow));
+  const splits = results.filter((c) => c.project.batch === 64).map((c) => kernelSplit(c));
+  const leaks = results.filter((c) => !c.project.numTensorsStable || !c.reference.numTensorsStable);
+  return [
+    'Samples/s: source samples per second of whole training steps (gradient + update; DANN steps also carry as many',
+    'target images), median (min–max) [timed steps]. Reference: plain tfjs `wasm` plus only the composed',
+    '`Conv2DBackpropFilter`; project: the project\'s kernels. Each cell is its own process.',
+    '',
+    table,
+    '',
+    ...splits.flatMap((t) => [t, '']),
+    leaks.length ? `Tensor count grew across steps in: ${leaks.map((c) => `${c.project.preset}/${c.project.batch}/${c.project.method}`).join(', ')}.` : 'Tensor count stayed constant across the timed steps in every configuration.',
+  ].join('\n');
+}

@@ -1,0 +1,103 @@
+import { splitBatch } from '@dann/data';
+
+/** A piece of one step's batch, computed by one trainer. */
+export interface Shard {
+  /** Order of creation within the step: the order gradients are summed in. */
+  readonly id: number;
+  readonly trainer: number;
+  readonly source: Uint32Array;
+  readonly target: Uint32Array;
+}
+
+interface Received {
+  readonly samples: number;
+  readonly gradient: Float32Array;
+}
+
+/**
+ * One synchronous step at the coordinator, without sockets: splits the step's batch over the live
+ * trainers (in rank order), collects one gradient per shard, re-plans the shards of trainers that
+ * leave or miss the deadline over the remaining ones (so every sample of the batch is used exactly
+ * once), and averages the gradients weighted by sample count in shard order (deterministic).
+ */
+export class StepRound {
+  private readonly shards = new Map<number, Shard>();
+  private readonly received = new Map<number, Received>();
+  private nextId = 0;
+
+  constructor(readonly step: number, readonly source: Uint32Array, readonly target: Uint32Array, trainers: readonly number[], readonly paramCount: number) {
+    if (trainers.length === 0) throw new Error('a step needs at least one trainer.');
+    this.plan(source, target, trainers);
+  }
+
+  private plan(source: Uint32Array, target: Uint32Array, trainers: readonly number[]): Shard[] {
+    const made: Shard[] = [];
+    const world = Math.min(trainers.length, source.length);
+    for (let r = 0; r < world; r++) {
+      const shard = { id: this.nextId++, trainer: trainers[r], source: splitBatch(source, r, world), target: splitBatch(target, r, world) };
+      this.shards.set(shard.id, shard);
+      made.push(shard);
+    }
+    return made;
+  }
+
+  /** Shards not yet answered. */
+  get pending(): Shard[] {
+    return [...this.shards.values()].filter((s) => !this.received.has(s.id));
+  }
+
+  get complete(): boolean {
+    return this.pending.length === 0;
+  }
+
+  shardsOf(trainer: number): Shard[] {
+    return this.pending.filter((s) => s.trainer === trainer);
+  }
+
+  /**
+   * Records a gradient for a shard. Returns null when accepted, or one sentence saying why not
+   * (wrong shard, wrong sample count, wrong length, non-finite values): a rejected gradient never
+   * reaches the average.
+   */
+  receive(shardId: number, trainer: number, samples: number, gradient: Float32Array): string | null {
+    const shard = this.shards.get(shardId);
+    if (!shard || shard.trainer !== trainer) return `shard ${shardId} of step ${this.step} is not assigned to trainer ${trainer}.`;
+    if (this.received.has(shardId)) return `shard ${shardId} of step ${this.step} was already answered.`;
+    if (samples !== shard.source.length) return `shard ${shardId} has ${shard.source.length} samples, the gradient claims ${samples}.`;
+    if (gradient.length !== this.paramCount) return `the gradient has ${gradient.length} values, the model ${this.paramCount}.`;
+    for (let i = 0; i < gradient.length; i++) if (!Number.isFinite(gradient[i])) return `the gradient holds a non-finite value at ${i}.`;
+    this.received.set(shardId, { samples, gradient });
+    return null;
+  }
+
+  /**
+   * A trainer left or missed the deadline: its unanswered shards are split again over `live`
+   * trainers (rank order). Returns the new shards to send. Throws when nobody is left.
+   */
+  drop(trainer: number, live: readonly number[]): Shard[] {
+    const orphans = this.shardsOf(trainer);
+    for (const s of orphans) this.shards.delete(s.id);
+    if (orphans.length === 0) return [];
+    if (live.length === 0) throw new Error(`step ${this.step}: no trainer left to take over trainer ${trainer}'s shards.`);
+    return orphans.flatMap((s) => this.plan(s.source, s.target, live));
+  }
+
+  /** The sample-weighted mean of the shard gradients, summed in shard order. */
+  average(): { gradient: Float32Array; samples: number } {
+    if (!this.complete) throw new Error(`step ${this.step} still waits for ${this.pending.length} shard(s).`);
+    const ids = [...this.received.keys()].sort((a, b) => a - b);
+    const total = ids.reduce((n, id) => n + this.received.get(id)!.samples, 0);
+    const acc = new Float64Array(this.paramCount);
+    for (const id of ids) {
+      const { samples, gradient } = this.received.get(id)!;
+      const w = samples / total;
+      for (let i = 0; i < acc.length; i++) acc[i] += w * gradient[i];
+    }
+    return { gradient: Float32Array.from(acc), samples: total };
+  }
+
+  /** Source indices whose gradients made it into the average (each exactly once). */
+  usedSource(): number[] {
+    return [...this.received.keys()].flatMap((id) => [...this.shards.get(id)!.source]);
+  }
+}

@@ -2,7 +2,7 @@
 # DANN against source-only on the wasm backend: SynDigits -> MNIST and MNIST -> MNIST-M-style, two seeds.
 #
 # For each pair and seed:
-#   so-SEED    source-only from scratch, $SO_EPOCHS epochs
+#   so-SEED    source-only from scratch (network $PRESET, default paper), $SO_EPOCHS epochs
 #   dann-SEED  warm-started from so-SEED (as the reference project did), $MORE_EPOCHS epochs of DANN
 #   so+-SEED   warm-started from so-SEED, $MORE_EPOCHS more epochs of source-only: the same total training
 #              as dann-SEED without the domain-adversarial term, i.e. the fair baseline
@@ -18,6 +18,7 @@ JOBS=${JOBS:-2}
 SO_EPOCHS=${SO_EPOCHS:-3}
 MORE_EPOCHS=${MORE_EPOCHS:-2}
 DANN_OPTS=${DANN_OPTS:---lambda-max 1 --clip-norm 5}
+PRESET=${PRESET:-paper}
 PAIRS=${PAIRS:-synth:mnist mnist:mnistm}
 mkdir -p "$OUT/logs"
 
@@ -27,7 +28,7 @@ run_jobs() {
     name=$0; log='"$OUT"'/logs/$name.log
     if [ -f "$log" ] && grep -q "^done:" "$log"; then echo "skip $name (done)"; exit 0; fi
     echo "train $name"
-    npx tsx apps/trainer/src/train.ts --backend wasm --limit '"$LIMIT"' --out '"$OUT"'/$name "$@" > "$log" 2>&1 || { echo "FAILED $name: see $log"; exit 1; }'
+    npx tsx apps/trainer/src/train.ts --backend wasm --preset '"$PRESET"' --limit '"$LIMIT"' --out '"$OUT"'/$name "$@" > "$log" 2>&1 || { echo "FAILED $name: see $log"; exit 1; }'
 }
 
 phase1() {

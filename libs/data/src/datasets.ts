@@ -4,7 +4,7 @@ import { cachedImageSet } from './cache.ts';
 import { loadSynthFonts } from './fonts.ts';
 import { takeFirst, type ImageSet } from './imageset.ts';
 import { loadMnist, type Split } from './mnist.ts';
-import { generateMnistM, MNISTM_DEFAULT_CONTRAST, MNISTM_VERSION } from './mnistm.ts';
+import { generateMnistM, MNISTM_DEFAULT_BRIGHTNESS, MNISTM_DEFAULT_CONTRAST, MNISTM_VERSION } from './mnistm.ts';
 import { mixSeed } from './rng.ts';
 import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
@@ -44,6 +44,8 @@ export interface LoadOptions {
   readonly seed?: number;
   /** MNIST-M texture contrast, 0..1. */
   readonly mnistmContrast?: number;
+  /** MNIST-M brightest texture colour, (0, 1] of 255. */
+  readonly mnistmBrightness?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -68,8 +70,9 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
     case 'mnistm': {
       const mnist = takeFirst(loadMnist(split), limit ?? Infinity);
       const contrast = options.mnistmContrast ?? MNISTM_DEFAULT_CONTRAST;
-      const key = { kind: 'mnistm', version: MNISTM_VERSION, seed, count: mnist.count, contrast };
-      return cachedImageSet(`mnistm-${split}`, key, cache, () => generateMnistM(mnist, { seed, contrast, name: `mnistm/${split}` }));
+      const brightness = options.mnistmBrightness ?? MNISTM_DEFAULT_BRIGHTNESS;
+      const key = { kind: 'mnistm', version: MNISTM_VERSION, seed, count: mnist.count, contrast, brightness };
+      return cachedImageSet(`mnistm-${split}`, key, cache, () => generateMnistM(mnist, { seed, contrast, brightness, name: `mnistm/${split}` }));
     }
   }
 }

@@ -5,7 +5,7 @@ export { readMat, type MatArray, type MatClass, type MatData } from './mat.ts';
 export { loadSvhn, svhnFromMat, SVHN_FILES } from './svhn.ts';
 export { generateSynthDigits, SYNTH_VERSION, SYNTH_SIZE, type SynthOptions } from './synth.ts';
 export { loadSynthFonts, SYNTH_FONT_PACKAGES, type SynthFont } from './fonts.ts';
-export { generateMnistM, proceduralTexture, MNISTM_VERSION, MNISTM_DEFAULT_CONTRAST, type MnistMOptions } from './mnistm.ts';
+export { generateMnistM, proceduralTexture, MNISTM_VERSION, MNISTM_DEFAULT_CONTRAST, MNISTM_DEFAULT_BRIGHTNESS, type MnistMOptions } from './mnistm.ts';
 export { cachedImageSet, encodeImageSet, decodeImageSet, writeFileAtomic, cacheKeyHash } from './cache.ts';
 export { PREPROCESSING, INPUT_SIZE, preprocessImage, preprocessBatch, resizeBilinear, type Preprocessing } from './preprocess.ts';
 export { epochPermutation, shardIndices, splitBatch, pairedBatches, type PairedBatch, type PairedOptions } from './sampler.ts';

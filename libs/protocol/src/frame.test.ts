@@ -6,13 +6,13 @@ import { ProtocolError, type Message } from './messages.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './wire-dtype.ts';
 
 const limits = { maxPayload: 1000 };
-const gradient: Message = { type: 'gradient', step: 3, samples: 64, labelLoss: 1.5, domainLoss: NaN, labelAcc: 0.5, domainAcc: NaN, computeMs: 12.5 };
+const gradient: Message = { type: 'gradient', step: 3, shard: 0, samples: 64, labelLoss: 1.5, domainLoss: NaN, labelAcc: 0.5, domainAcc: NaN, computeMs: 12.5 };
 
 test('every control message round-trips through a frame', () => {
   const messages: Message[] = [
     { type: 'hello', protocol: 1, name: 'host-1', backend: 'wasm', device: 'cpu' },
     { type: 'welcome', trainerId: 2, config: { method: 'dann', nested: { a: [1, 2] } }, paramCount: 10, wireDtype: 'f32' },
-    { type: 'assign', step: 7, epoch: 0, source: [1, 5, 9], target: [0, 2], lambda: 0.25, lr: 1e-3, seed: 99 },
+    { type: 'assign', step: 7, shard: 1, epoch: 0, source: [1, 5, 9], target: [0, 2], lambda: 0.25, seed: 99 },
     { type: 'checksum', step: 7, value: 123456789 },
     { type: 'wait', message: 'waiting for 1 more trainer' },
     { type: 'leave', reason: 'done' },
@@ -94,7 +94,7 @@ test('bad frames are refused with one sentence each', () => {
   rejects(raw([1, 2]), /must be an object/);
   rejects(raw({ ...gradient, samples: -1 }, 3), /gradient.samples must be a non-negative integer/);
   rejects(raw({ ...gradient, labelLoss: '1' }, 3), /gradient.labelLoss must be a number/);
-  rejects(raw({ type: 'assign', step: 1, epoch: 0, source: [1, 2.5], target: [], lambda: 0, lr: 0, seed: 0 }), /assign.source must be an array of non-negative integers/);
+  rejects(raw({ type: 'assign', step: 1, shard: 0, epoch: 0, source: [1, 2.5], target: [], lambda: 0, seed: 0 }), /assign.source must be an array of non-negative integers/);
   rejects(raw({ type: 'leave', reason: 'x' }, 2), /carries no payload/);
   assert.throws(() => encodeFrame(gradient), /needs payload/);
   assert.throws(() => encodeFrame({ type: 'leave', reason: 'x' }, new Float32Array(1)), /takes no payload/);
@@ -109,7 +109,7 @@ test('firstNonFinite finds NaN and Infinity', () => {
 test('fuzz: thousands of random and mutated frames never throw anything but ProtocolError', () => {
   let seed = 12345;
   const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const seeds = [encodeFrame(gradient, new Float32Array(8)), encodeFrame({ type: 'assign', step: 1, epoch: 0, source: [1], target: [2], lambda: 0, lr: 0, seed: 0 })];
+  const seeds = [encodeFrame(gradient, new Float32Array(8)), encodeFrame({ type: 'assign', step: 1, shard: 0, epoch: 0, source: [1], target: [2], lambda: 0, seed: 0 })];
   let accepted = 0;
   for (let i = 0; i < 5000; i++) {
     let bytes: Uint8Array;

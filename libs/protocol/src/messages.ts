@@ -11,11 +11,11 @@ export interface Hello { type: 'hello'; protocol: number; name: string; backend:
 export interface Welcome { type: 'welcome'; trainerId: number; config: Record<string, unknown>; paramCount: number; wireDtype: string }
 /** coordinator -> trainer: weights, optimizer moments and position (payload: weights, m, v concatenated). */
 export interface State { type: 'state'; step: number; epoch: number; optimizerStep: number; sizes: number[] }
-/** coordinator -> trainer: compute step `step` on these source/target indices. */
-export interface Assign { type: 'assign'; step: number; epoch: number; source: number[]; target: number[]; lambda: number; lr: number; seed: number }
+/** coordinator -> trainer: compute shard `shard` of step `step` on these source/target indices. */
+export interface Assign { type: 'assign'; step: number; shard: number; epoch: number; source: number[]; target: number[]; lambda: number; seed: number }
 /** trainer -> coordinator: the gradient of the mean loss over `samples` source samples (payload). */
 export interface Gradient {
-  type: 'gradient'; step: number; samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number;
+  type: 'gradient'; step: number; shard: number; samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number;
 }
 /** coordinator -> trainers: the sample-weighted average gradient of step `step` (payload); every replica applies it. */
 export interface Update { type: 'update'; step: number; samples: number; lr: number; trainers: number }
@@ -37,8 +37,8 @@ export const SCHEMAS: Record<MessageType, Record<string, FieldKind>> = {
   hello: { protocol: 'uint', name: 'string', backend: 'string', device: 'string' },
   welcome: { trainerId: 'uint', config: 'object', paramCount: 'uint', wireDtype: 'string' },
   state: { step: 'uint', epoch: 'uint', optimizerStep: 'uint', sizes: 'uintArray' },
-  assign: { step: 'uint', epoch: 'uint', source: 'uintArray', target: 'uintArray', lambda: 'number', lr: 'number', seed: 'uint' },
-  gradient: { step: 'uint', samples: 'uint', labelLoss: 'number', domainLoss: 'number', labelAcc: 'number', domainAcc: 'number', computeMs: 'number' },
+  assign: { step: 'uint', shard: 'uint', epoch: 'uint', source: 'uintArray', target: 'uintArray', lambda: 'number', seed: 'uint' },
+  gradient: { step: 'uint', shard: 'uint', samples: 'uint', labelLoss: 'number', domainLoss: 'number', labelAcc: 'number', domainAcc: 'number', computeMs: 'number' },
   update: { step: 'uint', samples: 'uint', lr: 'number', trainers: 'uint' },
   checksum: { step: 'uint', value: 'number' },
   wait: { message: 'string' },
@@ -75,4 +75,12 @@ export function validateMessage(value: unknown): Message {
     if (!check(kind, (value as Record<string, unknown>)[field])) throw new ProtocolError(`${type}.${field} must be ${kind === 'uint' ? 'a non-negative integer' : kind === 'uintArray' ? 'an array of non-negative integers' : `a ${kind}`}.`);
   }
   return value as Message;
+}
+
+/** Weight checksum every replica computes the same way: FNV-1a over the float32 words, as 32 bits. */
+export function weightChecksum(weights: Float32Array): number {
+  const words = new Uint32Array(weights.buffer, weights.byteOffset, weights.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  return h >>> 0;
 }

@@ -1,0 +1,316 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { mixSeed, pairedBatches, type PairedBatch } from '@dann/data';
+import {
+  applyUpdate, createOptimizerState, DannNetwork, lambdaSchedule, loadCheckpoint, lrSchedule, paramSpecs, progress, saveCheckpoint,
+  architectureOf, type OptimizerState, type TrainConfig,
+} from '@dann/models';
+import { encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
+import { StepRound, type Shard } from './round.ts';
+
+/** What the coordinator tells trainers to load: the training config and the data they read shards from. */
+export interface RunSpec {
+  readonly train: TrainConfig;
+  readonly data: { source: string; target: string; limit?: number; valCount: number };
+  /** Trainers send a weight checksum after every update whose step number is a multiple of this. */
+  readonly checksumEvery: number;
+}
+
+export interface CoordinatorOptions {
+  readonly spec: RunSpec;
+  /** Training-set sizes (source without the validation hold-out), which fix the epoch permutations. */
+  readonly counts: { source: number; target: number };
+  readonly minTrainers: number;
+  readonly stepTimeoutMs: number;
+  readonly checkpointEvery: number;
+  readonly wireDtype: WireDtype;
+  readonly out: string;
+  readonly resume: boolean;
+  readonly log: (line: string) => void;
+  /** Called once the last step's update went out and the final checkpoint is written. */
+  readonly onDone: () => void;
+  /** Called after every applied step (metrics.jsonl). */
+  readonly onStep?: (m: StepMetrics) => void;
+}
+
+/** A connected trainer, seen through the two things the coordinator does with it. */
+export interface Peer {
+  send(bytes: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+interface Member {
+  readonly id: number;
+  readonly hello: Hello;
+  readonly peer: Peer;
+  readonly joinedAt: number;
+  steps: number;
+  computeMs: number;
+  lastSeen: number;
+}
+
+export interface StepMetrics {
+  step: number; epoch: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; lambda: number; lr: number;
+  trainers: number; stepMs: number; computeMs: number;
+}
+
+/**
+ * The coordinator's run state and step loop, over abstract peers (serve.ts wires them to WebSockets).
+ * It owns config, step, epoch order and membership; averages gradients (StepRound); applies the
+ * average to its own replica (for joiners and checkpoints) and sends it to every trainer, which
+ * applies the same update; checkpoints atomically; re-plans around trainers that leave or stall.
+ */
+export class Coordinator {
+  readonly paramCount: number;
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  weights: Float32Array;
+  optimizer: OptimizerState;
+  step = 0;
+  readonly metrics: StepMetrics[] = [];
+  /** Per epoch: how many times each source index went into an applied average. */
+  readonly usage = new Map<number, Uint8Array>();
+  private readonly members = new Map<number, Member>();
+  private nextId = 1;
+  private round: StepRound | null = null;
+  private roundStarted = 0;
+  private deadline: NodeJS.Timeout | null = null;
+  private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
+  private waitingSaid = -1;
+  private readonly partial: { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }[] = [];
+  done = false;
+
+  constructor(readonly o: CoordinatorOptions) {
+    const c = o.spec.train;
+    this.paramCount = paramSpecs(architectureOf(c)).reduce((n, s) => n + s.size, 0);
+    this.stepsPerEpoch = Math.ceil(o.counts.source / c.batchSize);
+    this.totalSteps = this.stepsPerEpoch * c.epochs;
+    const file = join(o.out, 'checkpoint.bin');
+    if (o.resume) {
+      if (!existsSync(file)) throw new Error(`--resume: ${file} does not exist.`);
+      const ck = loadCheckpoint<TrainConfig>(file);
+      if (ck.weights.length !== this.paramCount) throw new Error(`--resume: ${file} holds ${ck.weights.length} weights, this run's network ${this.paramCount}.`);
+      this.weights = Float32Array.from(ck.weights);
+      this.optimizer = ck.optimizer.state;
+      this.step = ck.step;
+      o.log(`resumed from ${file} at step ${ck.step}`);
+    } else {
+      this.weights = DannNetwork.initialWeights(architectureOf(c), c.seed);
+      this.optimizer = createOptimizerState(c.optimizer, this.paramCount);
+    }
+  }
+
+  get epoch(): number {
+    return Math.floor(this.step / this.stepsPerEpoch);
+  }
+
+  get liveIds(): number[] {
+    return [...this.members.keys()].sort((a, b) => a - b);
+  }
+
+  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number }[] {
+    return this.liveIds.map((id) => {
+      const m = this.members.get(id)!;
+      return { id, name: m.hello.name, backend: m.hello.backend, device: m.hello.device, steps: m.steps, msPerStep: m.steps ? m.computeMs / m.steps : NaN };
+    });
+  }
+
+  private sendTo(m: Member, message: Message, payload?: Float32Array): void {
+    m.peer.send(encodeFrame(message, payload, this.o.wireDtype));
+  }
+
+  private stateFrame(): Uint8Array {
+    const { weights, optimizer } = this;
+    const payload = new Float32Array(weights.length + optimizer.m.length + optimizer.v.length);
+    payload.set(weights);
+    payload.set(optimizer.m, weights.length);
+    payload.set(optimizer.v, weights.length + optimizer.m.length);
+    // State is always exact (f32): replicas must start bit-identical.
+    return encodeFrame({ type: 'state', step: this.step, epoch: this.epoch, optimizerStep: optimizer.step, sizes: [weights.length, optimizer.m.length, optimizer.v.length] }, payload, 'f32');
+  }
+
+  /** A trainer said hello: welcome it, send the current state; it takes part from the next step. */
+  join(hello: Hello, peer: Peer): number | null {
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      peer.send(encodeFrame({ type: 'error', message: `protocol ${hello.protocol} is not ${PROTOCOL_VERSION}; update the trainer.` }));
+      peer.close(1008, 'protocol version');
+      return null;
+    }
+    if (this.done) {
+      peer.send(encodeFrame({ type: 'leave', reason: 'the run is finished' }));
+      peer.close(1000, 'done');
+      return null;
+    }
+    const id = this.nextId++;
+    const m: Member = { id, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: Date.now() };
+    this.members.set(id, m);
+    this.sendTo(m, { type: 'welcome', trainerId: id, config: this.o.spec as unknown as Record<string, unknown>, paramCount: this.paramCount, wireDtype: this.o.wireDtype });
+    peer.send(this.stateFrame());
+    this.o.log(`trainer ${id} joined (${hello.name}, ${hello.backend} on ${hello.device}) at step ${this.step}; ${this.members.size} connected`);
+    this.maybeStartStep();
+    return id;
+  }
+
+  /** A trainer disconnected or was dropped: re-plan its unanswered shards over the others. */
+  leave(id: number, reason: string): void {
+    const m = this.members.get(id);
+    if (!m) return;
+    this.members.delete(id);
+    this.o.log(`trainer ${id} left (${reason}); ${this.members.size} connected`);
+    if (this.round && !this.done) {
+      if (this.members.size === 0) return; // the round waits; shards are re-planned when someone joins
+      for (const s of this.round.drop(id, this.liveIds)) this.assign(s);
+    }
+  }
+
+  private batch(step: number): PairedBatch {
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    if (this.epochBatches?.epoch !== epoch) {
+      const c = this.o.spec.train;
+      this.epochBatches = { epoch, batches: [...pairedBatches({ sourceCount: this.o.counts.source, targetCount: this.o.counts.target, batchSize: c.batchSize, seed: c.seed, epoch })] };
+    }
+    return this.epochBatches.batches[step % this.stepsPerEpoch];
+  }
+
+  schedule(step = this.step): { lambda: number; lr: number } {
+    const c = this.o.spec.train;
+    const p = progress(step, this.totalSteps);
+    return { lambda: c.method === 'dann' ? lambdaSchedule(p, c.lambdaMax, c.lambdaGamma) : 0, lr: c.lrSchedule === 'paper' ? lrSchedule(p, c.lr) : c.lr };
+  }
+
+  private assign(s: Shard): void {
+    const m = this.members.get(s.trainer)!;
+    this.sendTo(m, {
+      type: 'assign', step: this.step, shard: s.id, epoch: this.epoch, source: [...s.source], target: [...s.target],
+      lambda: this.schedule().lambda, seed: mixSeed(this.o.spec.train.seed, 0xd20, this.step),
+    });
+  }
+
+  maybeStartStep(): void {
+    if (this.done || this.round) {
+      // A round orphaned by everyone leaving gets its shards back once a trainer is here.
+      if (this.round && this.members.size > 0) for (const s of this.round.pending) if (!this.members.has(s.trainer)) for (const n of this.round.drop(s.trainer, this.liveIds)) this.assign(n);
+      return;
+    }
+    if (this.step >= this.totalSteps) return this.finish();
+    if (this.members.size < this.o.minTrainers) {
+      if (this.waitingSaid !== this.members.size) {
+        this.waitingSaid = this.members.size;
+        const msg = `waiting for trainers: ${this.members.size} of at least ${this.o.minTrainers} connected`;
+        this.o.log(msg);
+        for (const m of this.members.values()) this.sendTo(m, { type: 'wait', message: msg });
+      }
+      return;
+    }
+    this.waitingSaid = -1;
+    const b = this.batch(this.step);
+    this.round = new StepRound(this.step, b.source, b.target, this.liveIds, this.paramCount);
+    this.partial.length = 0;
+    this.roundStarted = performance.now();
+    for (const s of this.round.pending) this.assign(s);
+    this.armDeadline();
+  }
+
+  private armDeadline(): void {
+    if (this.deadline) clearTimeout(this.deadline);
+    this.deadline = setTimeout(() => {
+      if (!this.round) return;
+      const late = [...new Set(this.round.pending.map((s) => s.trainer))];
+      for (const id of late) {
+        this.members.get(id)?.peer.close(4000, 'missed the step deadline');
+        this.leave(id, `missed the ${this.o.stepTimeoutMs} ms step deadline`);
+      }
+      this.armDeadline();
+    }, this.o.stepTimeoutMs);
+  }
+
+  /** A decoded frame from trainer `id`. Returns an error sentence for frames that are refused. */
+  receive(id: number, frame: Frame): string | null {
+    const m = this.members.get(id);
+    if (!m) return 'unknown trainer.';
+    m.lastSeen = Date.now();
+    const msg = frame.message;
+    switch (msg.type) {
+      case 'gradient': {
+        if (!this.round || msg.step !== this.round.step) return `gradient for step ${msg.step}, but the current step is ${this.round?.step ?? 'none'}.`;
+        const why = this.round.receive(msg.shard, id, msg.samples, frame.payload!);
+        if (why) return why;
+        m.steps++;
+        m.computeMs += msg.computeMs;
+        this.partial.push({ samples: msg.samples, labelLoss: msg.labelLoss, domainLoss: msg.domainLoss, labelAcc: msg.labelAcc, domainAcc: msg.domainAcc, computeMs: msg.computeMs });
+        if (this.round.complete) this.finishStep();
+        return null;
+      }
+      case 'checksum': {
+        if (msg.step !== this.step) return null; // a late checksum; the next one will tell
+        if (msg.value !== weightChecksum(this.weights)) {
+          this.o.log(`trainer ${id}'s weights differ from the coordinator's after step ${msg.step}: resyncing it`);
+          m.peer.send(this.stateFrame());
+        }
+        return null;
+      }
+      case 'leave':
+        m.peer.close(1000, 'bye');
+        this.leave(id, msg.reason);
+        return null;
+      default:
+        return `a trainer does not send ${msg.type} messages.`;
+    }
+  }
+
+  private finishStep(): void {
+    const round = this.round!;
+    if (this.deadline) clearTimeout(this.deadline);
+    const { gradient, samples } = round.average();
+    const { lambda, lr } = this.schedule();
+    const info = applyUpdate(this.weights, gradient, this.optimizer, this.o.spec.train.optimizer, lr);
+    const epoch = this.epoch;
+    const used = this.usage.get(epoch) ?? new Uint8Array(this.o.counts.source);
+    for (const i of round.usedSource()) used[i]++;
+    this.usage.set(epoch, used);
+    const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
+    for (const m of this.members.values()) m.peer.send(update);
+    const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => this.partial.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
+    this.metrics.push({
+      step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
+      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)),
+    });
+    if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
+    this.o.onStep?.({ ...this.metrics[this.metrics.length - 1], gradNorm: info.gradNorm } as StepMetrics);
+    this.round = null;
+    this.step++;
+    if (this.step % this.o.checkpointEvery === 0 || this.step >= this.totalSteps) this.checkpoint();
+    setImmediate(() => this.maybeStartStep());
+  }
+
+  checkpoint(): void {
+    saveCheckpoint(join(this.o.out, 'checkpoint.bin'), {
+      arch: architectureOf(this.o.spec.train).name, step: this.step, epoch: this.epoch, config: this.o.spec.train,
+      weights: this.weights, optimizer: { kind: this.o.spec.train.optimizer.kind, state: this.optimizer }, extra: { data: this.o.spec.data },
+    });
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.deadline) clearTimeout(this.deadline);
+    this.checkpoint();
+    for (const m of this.members.values()) {
+      this.sendTo(m, { type: 'leave', reason: 'the run is finished' });
+      m.peer.close(1000, 'done');
+    }
+    this.o.log(`finished ${this.totalSteps} steps; ${join(this.o.out, 'checkpoint.bin')}`);
+    this.o.onDone();
+  }
+
+  /** True when every source sample of each finished epoch went into exactly one applied average. */
+  epochsExactlyOnce(): Record<number, { once: number; never: number; more: number }> {
+    const out: Record<number, { once: number; never: number; more: number }> = {};
+    for (const [epoch, used] of this.usage) {
+      let once = 0, never = 0, more = 0;
+      for (const u of used) u === 1 ? once++ : u === 0 ? never++ : more++;
+      out[epoch] = { once, never, more };
+    }
+    return out;
+  }
+}

@@ -1,0 +1,148 @@
+import { hostname } from 'node:os';
+import WebSocket from 'ws';
+import { isDatasetName, loadDataset, preprocessBatch, sliceSet, INPUT_SIZE, type ImageSet } from '@dann/data';
+import { BACKEND_CHOICES, computeGradient, selectBackend, Trainer, type BackendRequest, type TrainConfig } from '@dann/models';
+import { decodeFrame, encodeFrame, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
+
+const command = {
+  name: 'start',
+  summary: 'Starts a trainer: connects to a coordinator, computes gradients for its shards, applies the averaged updates.',
+  usage: 'npx nx run trainer:start --gpu 1 -- --coordinator ws://HOST:PORT --token T',
+  options: {
+    coordinator: { type: 'string', description: 'coordinator address', default: 'ws://127.0.0.1:8765' },
+    token: { type: 'string', description: 'the token the coordinator printed (default: $DANN_TOKEN)' },
+    name: { type: 'string', description: 'how the coordinator lists this trainer', default: `${hostname()}-${process.pid}` },
+    backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
+    gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
+    'strict-device': { type: 'boolean', description: 'fail instead of falling back when the GPU cannot be used' },
+    'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
+  },
+} as const;
+
+interface Spec {
+  train: TrainConfig;
+  data: { source: string; target: string; limit?: number; valCount: number };
+  checksumEvery: number;
+}
+
+runMain(async () => {
+  const args = parseCommand(command, process.argv.slice(2));
+  if (!args) return;
+  const v = args.values;
+  const token = v.token ?? process.env.DANN_TOKEN;
+  if (!token) throw new Error('pass --token (the coordinator prints it) or set DANN_TOKEN.');
+  if (!(BACKEND_CHOICES as readonly string[]).includes(v.backend)) throw new Error(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got "${v.backend}".`);
+  const gpu = v.gpu === undefined ? undefined : Number(v.gpu);
+  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${v.gpu}".`);
+  const log = (line: string) => console.log(`[${v.name}] ${line}`);
+  const backend = await selectBackend({ backend: v.backend as BackendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
+
+  let data: { spec: Spec; source: ImageSet; target: ImageSet; paramCount: number; wireDtype: WireDtype } | null = null;
+  let trainer: Trainer | null = null;
+  let finished = false;
+  let attempt = 0;
+
+  const loadData = (spec: Spec) => {
+    const { source, target, limit, valCount } = spec.data;
+    if (!isDatasetName(source) || !isDatasetName(target)) throw new Error(`the coordinator asked for unknown datasets ${source} / ${target}.`);
+    const opts = { limit, dataDir: v['data-dir'], log };
+    const all = loadDataset(source, 'train', opts);
+    return { source: sliceSet(all, 0, all.count - valCount, `${source}/train`), target: loadDataset(target, 'train', opts) };
+  };
+
+  const connect = () => {
+    const ws = new WebSocket(v.coordinator, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, maxPayload: 1 << 30 });
+    const send = (m: Message, payload?: Float32Array) => ws.send(encodeFrame(m, payload, data?.wireDtype ?? 'f32'));
+    ws.on('unexpected-response', (_req, res) => {
+      finished = true;
+      console.error(`error: the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`);
+      process.exitCode = 1;
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      attempt = 0;
+      log(`connected to ${v.coordinator}`);
+      send({ type: 'hello', protocol: PROTOCOL_VERSION, name: v.name, backend: backend.backend, device: backend.device });
+    });
+    ws.on('message', (raw) => {
+      let frame;
+      try {
+        frame = decodeFrame(raw as Buffer, { maxPayload: data ? 3 * data.paramCount : 1 << 28 });
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        log(`bad frame from the coordinator: ${err.message}`);
+        return ws.close(1008, 'bad frame');
+      }
+      const msg = frame.message;
+      switch (msg.type) {
+        case 'welcome': {
+          const spec = msg.config as unknown as Spec;
+          if (!data || JSON.stringify(data.spec) !== JSON.stringify(spec)) data = { spec, ...loadData(spec), paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
+          log(`trainer ${msg.trainerId}: ${spec.train.method} ${spec.data.source} -> ${spec.data.target}, ${msg.paramCount} parameters`);
+          break;
+        }
+        case 'state': {
+          const [w, m] = msg.sizes;
+          const p = frame.payload!;
+          trainer?.dispose();
+          trainer = new Trainer(data!.spec.train, data!.source, data!.target, {
+            weights: p.subarray(0, w), optimizer: { step: msg.optimizerStep, m: p.subarray(w, w + m), v: p.subarray(w + m) }, step: msg.step,
+          });
+          if (trainer.net.size !== data!.paramCount) throw new Error(`the coordinator's network has ${data!.paramCount} parameters, this one ${trainer.net.size}.`);
+          log(`state at step ${msg.step}`);
+          break;
+        }
+        case 'assign': {
+          if (!trainer) return;
+          const t0 = performance.now();
+          const c = trainer.config;
+          const source = preprocessBatch(data!.source, msg.source, new Float32Array(msg.source.length * INPUT_SIZE));
+          const target = c.method === 'dann' ? preprocessBatch(data!.target, msg.target, new Float32Array(msg.target.length * INPUT_SIZE)) : undefined;
+          const sourceLabels = Uint8Array.from(msg.source, (i) => data!.source.labels[i]);
+          const r = computeGradient(trainer.net, { source, sourceLabels, target }, { method: c.method, lambda: msg.lambda, domainWeight: c.domainWeight, seed: msg.seed });
+          send({
+            type: 'gradient', step: msg.step, shard: msg.shard, samples: r.samples, labelLoss: r.labelLoss, domainLoss: r.domainLoss,
+            labelAcc: r.labelAccuracy, domainAcc: r.domainAccuracy, computeMs: performance.now() - t0,
+          }, r.gradient);
+          break;
+        }
+        case 'update': {
+          if (!trainer) return;
+          if (trainer.step !== msg.step) {
+            log(`update for step ${msg.step} but this replica is at step ${trainer.step}: reconnecting for a fresh state`);
+            return ws.close(1000, 'out of step');
+          }
+          trainer.apply(frame.payload!, msg.lr);
+          if (trainer.step % data!.spec.checksumEvery === 0) send({ type: 'checksum', step: trainer.step, value: weightChecksum(trainer.weights) });
+          if (trainer.step % 20 === 0) log(`step ${trainer.step}`);
+          break;
+        }
+        case 'wait':
+          log(msg.message);
+          break;
+        case 'leave':
+          log(`coordinator: ${msg.reason}`);
+          if (msg.reason === 'the run is finished') finished = true;
+          break;
+        case 'error':
+          log(`coordinator says: ${msg.message}`);
+          break;
+        default:
+          log(`ignoring unexpected ${msg.type} message`);
+      }
+    });
+    ws.on('error', (err) => log(`connection error: ${err.message}`));
+    ws.on('close', () => {
+      if (finished) {
+        trainer?.dispose();
+        log('done');
+        return;
+      }
+      const delay = Math.min(15_000, 500 * 2 ** attempt++);
+      log(`disconnected; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+      setTimeout(connect, delay);
+    });
+  };
+  connect();
+});
+

@@ -99,7 +99,7 @@ runMain(async () => {
           const source = preprocessBatch(data!.source, msg.source, new Float32Array(msg.source.length * INPUT_SIZE));
           const target = c.method === 'dann' ? preprocessBatch(data!.target, msg.target, new Float32Array(msg.target.length * INPUT_SIZE)) : undefined;
           const sourceLabels = Uint8Array.from(msg.source, (i) => data!.source.labels[i]);
-          const r = computeGradient(trainer.net, { source, sourceLabels, target }, { method: c.method, lambda: msg.lambda, domainWeight: c.domainWeight, seed: msg.seed });
+          const r = computeGradient(trainer.net, { source, sourceLabels, target, ids: { source: msg.source, target: msg.target } }, { method: c.method, lambda: msg.lambda, domainWeight: c.domainWeight, seed: msg.seed });
           send({
             type: 'gradient', step: msg.step, shard: msg.shard, samples: r.samples, labelLoss: r.labelLoss, domainLoss: r.domainLoss,
             labelAcc: r.labelAccuracy, domainAcc: r.domainAccuracy, computeMs: performance.now() - t0,

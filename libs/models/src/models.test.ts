@@ -10,6 +10,10 @@ import { Trainer } from './trainer.ts';
 import { selectBackend } from './backend.ts';
 import { evaluate } from './evaluate.ts';
 import { toyConfig, toyDomain } from './testing/toy.ts';
+import { DannNetwork } from './network.ts';
+import { computeGradient } from './step.ts';
+import { architectureOf } from './trainer.ts';
+import { preprocessBatch } from '@dann/data';
 
 before(async () => {
   await selectBackend({ backend: 'wasm' });
@@ -133,4 +137,24 @@ test('a GPU that cannot load is reported in one line and falls back; strict make
   assert.ok(['tensorflow', 'wasm'].includes(info.backend));
   await assert.rejects(selectBackend({ backend: 'tensorflow-gpu', gpu: 0, strictDevice: true }), /cannot use the tensorflow-gpu backend: @tensorflow\/tfjs-node-gpu is not installed/);
   await selectBackend({ backend: 'wasm' });
+});
+
+test('with sample ids, a batch split in two gives the whole batch\'s gradient (sample-weighted), dropout included', async () => {
+  await selectBackend({ backend: 'wasm' });
+  const config = toyConfig();
+  const net = new DannNetwork(architectureOf(config), DannNetwork.initialWeights(architectureOf(config), 3));
+  const src = toyDomain(8, 1, 'source'), tgt = toyDomain(8, 2, 'target');
+  const all = Uint32Array.from({ length: 8 }, (_, i) => i);
+  const part = (idx: Uint32Array) => computeGradient(net, {
+    source: preprocessBatch(src, idx), target: preprocessBatch(tgt, idx), sourceLabels: Uint8Array.from(idx, (i) => src.labels[i]), ids: { source: idx, target: idx },
+  }, { method: 'dann', lambda: 0.7, seed: 11 });
+  const whole = part(all).gradient;
+  const a = part(all.subarray(0, 5)), b = part(all.subarray(5));
+  let diff = 0, scale = 0;
+  for (let i = 0; i < whole.length; i++) {
+    diff = Math.max(diff, Math.abs((5 * a.gradient[i] + 3 * b.gradient[i]) / 8 - whole[i]));
+    scale = Math.max(scale, Math.abs(whole[i]));
+  }
+  assert.ok(diff / scale < 1e-5, `relative difference ${diff / scale}`);
+  net.dispose();
 });

@@ -11,11 +11,20 @@ let instances = 0;
  * Inverted-dropout mask (0 or 1/(1-rate)) from the project's seeded generator: the same masks on every
  * backend, and several times faster than tf.dropout's JavaScript random numbers.
  */
-function dropoutMask(shape: number[], rate: number, seed: number): tf.Tensor {
-  const rng = createRng(seed);
+function dropoutMask(shape: number[], rate: number, seed: number, rowIds?: Uint32Array): tf.Tensor {
   const keep = 1 - rate, scale = 1 / keep;
   const mask = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? scale : 0;
+  const fill = (rng: ReturnType<typeof createRng>, from: number, to: number) => {
+    for (let i = from; i < to; i++) mask[i] = rng.next() < keep ? scale : 0;
+  };
+  if (!rowIds) {
+    fill(createRng(seed), 0, mask.length);
+  } else {
+    // One generator per sample: its mask does not depend on which batch or shard it is computed in.
+    if (rowIds.length !== shape[0]) throw new Error(`dropout: ${rowIds.length} row ids for ${shape[0]} rows.`);
+    const per = mask.length / shape[0];
+    rowIds.forEach((id, r) => fill(createRng(mixSeed(seed, id)), r * per, (r + 1) * per));
+  }
   return tf.tensor(mask, shape);
 }
 const GROUPS: readonly Group[] = ['features', 'label', 'domain'];
@@ -24,6 +33,11 @@ export interface ForwardOptions {
   readonly training: boolean;
   /** Seeds the dropout masks; a step's seed makes its masks reproducible. */
   readonly seed?: number;
+  /**
+   * One id per batch row (e.g. the sample's dataset index): each row's dropout mask then depends only on
+   * (seed, id), so a batch split over trainers draws the same masks as the whole batch on one.
+   */
+  readonly rowIds?: Uint32Array;
 }
 
 /**
@@ -99,7 +113,7 @@ export class DannNetwork {
           x = tf.reshape(x, [x.shape[0], -1]);
           break;
         case 'dropout':
-          if (o.training && layer.rate > 0) x = tf.mul(x, dropoutMask(x.shape, layer.rate, mixSeed(o.seed ?? 0, GROUPS.indexOf(group), i)));
+          if (o.training && layer.rate > 0) x = tf.mul(x, dropoutMask(x.shape, layer.rate, mixSeed(o.seed ?? 0, GROUPS.indexOf(group), i), o.rowIds));
           break;
       }
     });

@@ -10,6 +10,11 @@ export interface StepBatch {
   readonly sourceLabels: Uint8Array;
   /** Unlabelled target images; required for dann, ignored by source-only. */
   readonly target?: Float32Array;
+  /**
+   * Dataset indices of the source and target rows: when given, each sample's dropout mask depends only on
+   * (step seed, domain, index), so a step's gradient does not depend on how its batch is sharded.
+   */
+  readonly ids?: { readonly source: ArrayLike<number>; readonly target?: ArrayLike<number> };
 }
 
 export interface StepOptions {
@@ -54,7 +59,15 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
   const nt = dann ? (batch.target?.length ?? 0) / per : 0;
   if (dann && (!Number.isInteger(nt) || nt < 1)) throw new Error(`dann needs a target batch of whole ${h}x${w}x${c} images.`);
   const domainWeight = o.domainWeight ?? 1;
-  const fo = { training: true, seed: o.seed };
+  let rowIds: Uint32Array | undefined;
+  if (batch.ids) {
+    if (batch.ids.source.length !== ns || (dann && batch.ids.target?.length !== nt)) throw new Error('batch ids must match the source and target rows.');
+    rowIds = new Uint32Array(ns + nt);
+    rowIds.set(batch.ids.source);
+    for (let i = 0; i < nt; i++) rowIds[ns + i] = (batch.ids.target![i] | 0x80000000) >>> 0; // target ids apart from source ids
+  }
+  const fo = { training: true, seed: o.seed, rowIds };
+  const sourceFo = { ...fo, rowIds: rowIds?.subarray(0, ns) };
 
   const kept: tf.Tensor[] = [];
   const labels = tf.tensor1d(batch.sourceLabels, 'int32');
@@ -68,7 +81,7 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     const x = dann ? tf.concat([xs, tf.tensor4d(batch.target!, [nt, h, w, c])]) : xs;
     const features = net.features(x, fo);
     const srcFeatures = dann ? tf.slice(features, [0, 0], [ns, -1]) : features;
-    labelLogits = tf.keep(net.labelLogits(srcFeatures, fo));
+    labelLogits = tf.keep(net.labelLogits(srcFeatures, sourceFo));
     labelLoss = tf.keep(tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), labelLogits) as tf.Scalar);
     kept.push(labelLogits, labelLoss);
     if (!dann) return labelLoss;

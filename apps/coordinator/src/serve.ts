@@ -156,6 +156,9 @@ runMain(async () => {
     const refuse = (why: string) => {
       if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', message: why }));
       ws.close(1008, why.slice(0, 120));
+      // Out of the run at once: nothing more is assigned to it while the close handshake runs.
+      if (id !== null) coordinator.leave(id, `refused: ${why}`);
+      id = null;
     };
     const helloTimer = setTimeout(() => id === null && refuse('no hello within 10 s.'), 10_000);
     const ping = setInterval(() => {
@@ -165,6 +168,7 @@ runMain(async () => {
     }, 5_000);
     ws.on('pong', () => (alive = true));
     ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== ws.OPEN) return; // refused and closing
       if (!isBinary) return refuse('text frames are not part of the protocol.');
       let frame;
       try {

@@ -1,0 +1,186 @@
+/**
+ * Integration tests on real processes over loopback: a coordinator and trainers (paper network,
+ * 200 images per domain, global batch 16), plus a raw WebSocket client that misbehaves.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { decodeCheckpoint } from '@dann/models';
+import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
+const START = join(ROOT, 'apps/trainer/src/start.ts');
+const TOKEN = 'test-token';
+
+interface Proc {
+  readonly child: ChildProcess;
+  output: string;
+  readonly exit: Promise<number | null>;
+}
+
+function run(script: string, args: string[]): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p: Proc = { child, output: '', exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
+  child.stdout!.on('data', (d) => (p.output += d));
+  child.stderr!.on('data', (d) => (p.output += d));
+  return p;
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { url: () => Promise<string> } {
+  const p = run(SERVE, [
+    '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', '200', '--val-count', '40',
+    '--batch-size', '16', '--epochs', '2', '--eval-limit', '50', '--port', port, '--token', TOKEN, '--out', out, '--checkpoint-every', '3', ...extra,
+  ]);
+  const file = join(out, 'coordinator.json');
+  return Object.assign(p, {
+    url: () => until('the coordinator to listen', () => existsSync(file) && p.output.includes('listening') && (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url),
+  });
+}
+
+const trainer = (url: string, name: string, token = TOKEN) => run(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm']);
+const steps = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0);
+const accounting = (out: string) => JSON.parse(readFileSync(join(out, 'accounting.json'), 'utf8')) as Record<string, { once: number; never: number; more: number }>;
+const EXACTLY_ONCE = { 0: { once: 160, never: 0, more: 0 }, 1: { once: 160, never: 0, more: 0 } };
+
+function tempRun(): string {
+  return mkdtempSync(join(tmpdir(), 'dann-dist-'));
+}
+
+test('two trainers finish a run, every source sample used once per epoch; a wrong token is refused and changes nothing', { timeout: 180_000 }, async () => {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', '2']);
+  const url = await c.url();
+  const intruder = trainer(url, 'intruder', 'wrong-token');
+  assert.equal(await intruder.exit, 1);
+  assert.match(intruder.output, /refused the connection \(HTTP 401: wrong or missing token\)/);
+  const [a, b] = [trainer(url, 'a'), trainer(url, 'b')];
+  assert.equal(await c.exit, 0, c.output);
+  assert.deepEqual(accounting(out), EXACTLY_ONCE);
+  assert.match(c.output, /wrong or missing token/);
+  assert.match(c.output, /\| paper \| dann \| synth -> mnist \|/);
+  assert.deepEqual(await Promise.all([a.exit, b.exit]), [0, 0]);
+  rmSync(out, { recursive: true });
+});
+
+test('kill -9 one of three trainers mid-run: the run finishes and each epoch still uses every sample once', { timeout: 180_000 }, async () => {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', '2']);
+  const url = await c.url();
+  const ts = ['a', 'b', 'c'].map((n) => trainer(url, n));
+  await until('three trainers in a step', () => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":3'));
+  ts[1].child.kill('SIGKILL');
+  assert.equal(await c.exit, 0, c.output);
+  assert.match(c.output, /trainer \d left \(disconnected\)/);
+  assert.deepEqual(accounting(out), EXACTLY_ONCE);
+  await Promise.all([ts[0].exit, ts[2].exit]);
+  rmSync(out, { recursive: true });
+});
+
+test('bad frames, NaN and wrong-length gradients close only that connection; the run is unaffected', { timeout: 180_000 }, async () => {
+  const out = tempRun();
+  // Attackers join as trainers too, so one honest trainer must be enough to run steps.
+  const c = coordinator(out, ['--min-trainers', '1']);
+  const url = await c.url();
+  const honest = trainer(url, 'honest');
+  const closes: string[] = [];
+  // A client that joins, takes its shard, and answers it with poison; then others that send junk.
+  const attack = (name: string, onAssign: (ws: WebSocket, a: Assign) => void, junk?: Uint8Array | string) => new Promise<void>((resolve) => {
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
+    ws.on('open', () => {
+      ws.send(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' }));
+      if (junk !== undefined) ws.send(junk);
+    });
+    ws.on('message', (raw) => {
+      const { message } = decodeFrame(raw as Buffer, { maxPayload: 1 << 26 });
+      if (message.type === 'assign') onAssign(ws, message);
+    });
+    ws.on('close', (code, reason) => {
+      closes.push(`${name}: ${code} ${reason}`);
+      resolve();
+    });
+    ws.on('error', () => {});
+  });
+  const gradientOf = (a: Assign, values: Float32Array) => encodeFrame({ type: 'gradient', step: a.step, shard: a.shard, samples: a.source.length, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, values);
+  await Promise.all([
+    attack('nan', (ws, a) => ws.send(gradientOf(a, new Float32Array(666792).fill(NaN)))),
+    attack('short', (ws, a) => ws.send(gradientOf(a, new Float32Array(10)))),
+    attack('truncated', () => {}, encodeFrame({ type: 'leave', reason: 'x' }).subarray(0, 20)),
+    attack('oversize', () => {}, new Uint8Array(666792 * 4 + (1 << 20) + 16)),
+    attack('text', () => {}, 'hello?'),
+  ]);
+  assert.equal(await c.exit, 0, c.output);
+  assert.equal(await honest.exit, 0);
+  assert.deepEqual(accounting(out), EXACTLY_ONCE);
+  const byName = Object.fromEntries(closes.map((l) => [l.split(':')[0], l]));
+  assert.match(byName.nan, /1008 .*non-finite/);
+  assert.match(byName.short, /1008 .*10 values, the model 666792/);
+  assert.match(byName.truncated, /1008 .*truncated or padded/);
+  assert.match(byName.oversize, /1009/);
+  assert.match(byName.text, /1008 text frames/);
+  rmSync(out, { recursive: true });
+});
+
+test('a killed coordinator resumes from its checkpoint and trainers reconnect on their own', { timeout: 240_000 }, async () => {
+  const out = tempRun();
+  const port = String(20000 + (process.pid % 20000));
+  const first = coordinator(out, [], port);
+  const url = await first.url();
+  const t = trainer(url, 'patient');
+  await until('a checkpoint', () => steps(out) >= 7);
+  first.child.kill('SIGKILL');
+  await first.exit;
+  const saved = decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin'))).step;
+  assert.ok(saved >= 3, `checkpoint at step ${saved}`);
+  const second = coordinator(out, ['--resume'], port);
+  assert.equal(await second.exit, 0, second.output);
+  assert.match(second.output, new RegExp(`resumed from .*checkpoint.bin at step ${saved}`));
+  assert.equal(await t.exit, 0);
+  assert.match(t.output, /reconnecting in/);
+  rmSync(out, { recursive: true });
+});
+
+test('two trainers with batch b each reach the same weights as one trainer with batch 2b; a late joiner stays in sync', { timeout: 240_000 }, async () => {
+  const weightsAfter = async (names: string[], lateJoiner = false) => {
+    const out = tempRun();
+    const c = coordinator(out, ['--min-trainers', String(lateJoiner ? 1 : names.length), '--epochs', '1']);
+    const url = await c.url();
+    const ts = names.map((n) => trainer(url, n));
+    if (lateJoiner) {
+      await until('a few steps', () => steps(out) >= 3);
+      ts.push(trainer(url, 'late'));
+    }
+    assert.equal(await c.exit, 0, c.output);
+    await Promise.all(ts.map((t) => t.exit));
+    const w = decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin'))).weights;
+    const log = c.output;
+    rmSync(out, { recursive: true });
+    return { w, log };
+  };
+  const two = await weightsAfter(['a', 'b']);
+  const one = await weightsAfter(['solo']);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < one.w.length; i++) {
+    diff = Math.max(diff, Math.abs(one.w[i] - two.w[i]));
+    scale = Math.max(scale, Math.abs(one.w[i]));
+  }
+  assert.ok(diff / scale < 1e-4, `max weight difference ${diff} (relative ${diff / scale})`);
+  const late = await weightsAfter(['early'], true);
+  assert.match(late.log, /trainer 2 joined \(late/);
+  assert.doesNotMatch(late.log, /differ from the coordinator's/);
+});

@@ -1,0 +1,63 @@
+/**
+ * The README's main job (`npm start`): a local coordinator and two local trainers train the offline
+ * pair (SynDigits -> MNIST) with DANN on a short schedule, then the results table and next commands.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+
+const command = {
+  name: 'main-job',
+  summary: 'Starts a coordinator and local trainers on loopback, trains DANN synth -> mnist on a short schedule, prints the results.',
+  usage: 'npm start [-- --trainers 2 --limit 4000 --epochs 1 --out runs/main]',
+  options: {
+    trainers: { type: 'string', description: 'local trainer processes', default: '2' },
+    limit: { type: 'string', description: 'training images per domain', default: '4000' },
+    epochs: { type: 'string', description: 'passes over the source training set', default: '1' },
+    out: { type: 'string', description: 'run directory', default: 'runs/main' },
+  },
+} as const;
+
+runMain(async () => {
+  const args = parseCommand(command, process.argv.slice(2));
+  if (!args) return;
+  const v = args.values;
+  const trainers = positiveInt('trainers', v.trainers);
+  const token = randomBytes(16).toString('hex');
+  const children: ChildProcess[] = [];
+  const start = (label: string, script: string, argv: string[]) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DANN_TOKEN: token } });
+    const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => console.log(`${label.padEnd(12)}${l}`));
+    child.stdout!.on('data', prefix);
+    child.stderr!.on('data', prefix);
+    children.push(child);
+    return child;
+  };
+  const stop = () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  process.on('SIGINT', () => {
+    stop();
+    process.exit(130);
+  });
+  const info = join(v.out, 'coordinator.json');
+  rmSync(info, { force: true });
+  const coordinator = start('coordinator', 'apps/coordinator/src/serve.ts', [
+    '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', String(positiveInt('limit', v.limit)),
+    '--epochs', String(positiveInt('epochs', v.epochs)), '--min-trainers', String(trainers), '--port', '0', '--out', v.out,
+  ]);
+  const exited = new Promise<number | null>((resolve) => coordinator.on('exit', resolve));
+  let url = '';
+  for (let waited = 0; !url; waited += 200) {
+    if (coordinator.exitCode !== null) throw new Error('the coordinator stopped before listening (see its lines above).');
+    if (waited > 120_000) throw new Error('the coordinator did not start listening within 2 minutes.');
+    await new Promise((r) => setTimeout(r, 200));
+    if (existsSync(info)) url = (JSON.parse(readFileSync(info, 'utf8')) as { url: string }).url;
+  }
+  for (let i = 1; i <= trainers; i++) start(`trainer ${i}`, 'apps/trainer/src/start.ts', ['--coordinator', url, '--name', `local-${i}`]);
+  const code = await exited;
+  stop();
+  if (code !== 0) throw new Error(`the coordinator exited with code ${code}.`);
+  console.log(`\n${readFileSync(join(v.out, 'results.md'), 'utf8')}`);
+  console.log(['next:', `  npx nx run tools:evaluate -- ${v.out}     full test sets, per-class accuracy, confusion matrices`, `  npx nx run tools:plot -- ${v.out}         loss curves, confusion matrix, joint feature embedding`, '  npx nx run coordinator:serve -- --usage   a longer run; trainers on other machines join with trainer:start'].join('\n'));
+});

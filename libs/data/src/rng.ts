@@ -12,6 +12,8 @@ export interface Rng {
   pick<T>(items: readonly T[]): T;
   /** The generator's state, so a run can be checkpointed and resumed. */
   state(): [number, number, number, number];
+  /** Fills out[from, to) with uniform floats in [0, 1): the same numbers as calling next(), in one tight loop. */
+  fill(out: Float32Array | Float64Array, from?: number, to?: number): void;
 }
 
 function splitmix32(seed: number): () => number {
@@ -73,6 +75,19 @@ export function createRng(seed: number | [number, number, number, number]): Rng 
     },
     pick: (items) => items[Math.floor((step() / 4294967296) * items.length)],
     state: () => [a, b, c, d],
+    fill: (out, from = 0, to = out.length) => {
+      let A = a, B = b, C = c, D = d;
+      for (let i = from; i < to; i++) {
+        const t = (((A + B) >>> 0) + D) >>> 0;
+        D = (D + 1) >>> 0;
+        A = B ^ (B >>> 9);
+        B = (C + (C << 3)) >>> 0;
+        C = ((C << 21) | (C >>> 11)) >>> 0;
+        C = (C + t) >>> 0;
+        out[i] = t / 4294967296;
+      }
+      a = A; b = B; c = C; d = D;
+    },
   };
   return rng;
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { epochPermutation, pairedBatches, shardIndices, splitBatch } from './sampler.ts';
+import { createRng } from './rng.ts';
 
 test('epoch permutation is a deterministic permutation that changes with epoch and seed', () => {
   const a = epochPermutation(1000, 1, 0);
@@ -62,4 +63,13 @@ test('pairedBatches pairs each source batch with as many target indices, over wh
   const r1 = [...pairedBatches({ ...opts, sourceCount: 101, rank: 1, world: 2 })].flatMap((b) => [...b.source]);
   assert.equal(new Set([...r0, ...r1]).size, 101);
   assert.equal(r0.length, r1.length);
+});
+
+test('rng.fill gives exactly the numbers next() would, and leaves the generator after them', () => {
+  const a = createRng(7), b = createRng(7);
+  const out = new Float64Array(1000);
+  a.fill(out, 10, 900);
+  for (let i = 10; i < 900; i++) assert.equal(out[i], b.next());
+  assert.equal(out[9], 0);
+  assert.equal(a.next(), b.next());
 });

@@ -13,19 +13,17 @@ let instances = 0;
  */
 function dropoutMask(shape: number[], rate: number, seed: number, rowIds?: Uint32Array): tf.Tensor {
   const keep = 1 - rate, scale = 1 / keep;
-  const mask = new Float32Array(shape.reduce((a, b) => a * b, 1));
-  const fill = (rng: ReturnType<typeof createRng>, from: number, to: number) => {
-    for (let i = from; i < to; i++) mask[i] = rng.next() < keep ? scale : 0;
-  };
+  const u = new Float32Array(shape.reduce((a, b) => a * b, 1));
   if (!rowIds) {
-    fill(createRng(seed), 0, mask.length);
+    createRng(seed).fill(u);
   } else {
     // One generator per sample: its mask does not depend on which batch or shard it is computed in.
     if (rowIds.length !== shape[0]) throw new Error(`dropout: ${rowIds.length} row ids for ${shape[0]} rows.`);
-    const per = mask.length / shape[0];
-    rowIds.forEach((id, r) => fill(createRng(mixSeed(seed, id)), r * per, (r + 1) * per));
+    const per = u.length / shape[0];
+    rowIds.forEach((id, r) => createRng(mixSeed(seed, id)).fill(u, r * per, (r + 1) * per));
   }
-  return tf.tensor(mask, shape);
+  for (let i = 0; i < u.length; i++) u[i] = u[i] < keep ? scale : 0;
+  return tf.tensor(u, shape);
 }
 const GROUPS: readonly Group[] = ['features', 'label', 'domain'];
 

@@ -67,12 +67,16 @@ export function applyUpdate(weights: Float32Array, grad: Float32Array, state: Op
   } else {
     const b1 = config.beta1 ?? 0.9, b2 = config.beta2 ?? 0.999, eps = config.epsilon ?? 1e-7;
     const c1 = 1 - Math.pow(b1, state.step), c2 = 1 - Math.pow(b2, state.step);
+    // weights -= lr * (m / c1) / (sqrt(v / c2) + eps), with the bias corrections folded into constants.
+    const stepSize = lr / c1, rootC2 = Math.sqrt(c2), epsC2 = eps * rootC2, a1 = 1 - b1, a2 = 1 - b2;
     const { m, v } = state;
     for (let i = 0; i < weights.length; i++) {
-      const g = grad[i] * scale + wd * weights[i];
-      m[i] = b1 * m[i] + (1 - b1) * g;
-      v[i] = b2 * v[i] + (1 - b2) * g * g;
-      weights[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+      const g = wd === 0 ? grad[i] * scale : grad[i] * scale + wd * weights[i];
+      const mi = b1 * m[i] + a1 * g;
+      const vi = b2 * v[i] + a2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      weights[i] -= (stepSize * mi * rootC2) / (Math.sqrt(vi) + epsC2);
     }
   }
   return { gradNorm, clipped: scale < 1 };

@@ -130,7 +130,13 @@ export class Trainer {
 
   /** Applies a (possibly averaged) gradient with the current step's learning rate and advances. */
   apply(gradient: Float32Array, lr = this.schedule().lr): UpdateInfo {
-    const info = applyUpdate(this.weights, gradient, this.optimizer, this.config.optimizer, lr);
+    // Source-only never gives the domain head (the tail of the flat layout) a gradient, and its optimizer
+    // moments start at zero, so its update is exactly zero: skip it.
+    const n = this.config.method === 'source-only' ? this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0) : this.net.size;
+    const o = this.optimizer;
+    const state = n === this.net.size ? o : { step: o.step, m: o.m.subarray(0, Math.min(n, o.m.length)), v: o.v.subarray(0, Math.min(n, o.v.length)) };
+    const info = applyUpdate(this.weights.subarray(0, n), gradient.subarray(0, n), state, this.config.optimizer, lr);
+    o.step = state.step;
     this.net.setWeights(this.weights);
     this.step++;
     return info;

@@ -1,5 +1,6 @@
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilter } from './conv2d-backprop-filter.ts';
+import { conv2DBackpropFilterReference } from './conv2d-backprop-filter-reference.ts';
 import { conv2DBackpropInput } from './conv2d-backprop-input.ts';
 import { batchMatMul } from './batch-matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
@@ -8,13 +9,15 @@ import { identity } from './identity.ts';
 
 /**
  * Which training kernels the wasm backend uses:
- * - `reference`: plain tfjs wasm plus only the missing Conv2DBackpropFilter (the speed baseline);
- * - `project`: also the fast paths that replace tfjs's slow wasm gradient kernels.
+ * - `reference`: plain tfjs wasm plus the first composed Conv2DBackpropFilter (the speed baseline);
+ * - `project`: the fast Conv2DBackpropFilter and the fast paths that replace tfjs's slow wasm kernels.
  */
 export type WasmKernelSet = 'reference' | 'project';
 
-/** Kernels tfjs's wasm backend lacks entirely. */
-const ADDED: Record<string, KernelFunc> = { Conv2DBackpropFilter: conv2DBackpropFilter };
+/** Kernels tfjs's wasm backend lacks entirely (tensorflow/tfjs#8474), per set. */
+const MISSING: Record<string, Record<WasmKernelSet, KernelFunc>> = {
+  Conv2DBackpropFilter: { reference: conv2DBackpropFilterReference, project: conv2DBackpropFilter },
+};
 
 /** Replacements for slow tfjs wasm kernels; each gets the original for the cases it does not cover. */
 const FAST_PATHS: Record<string, (original: KernelFunc) => KernelFunc> = {
@@ -25,7 +28,7 @@ const FAST_PATHS: Record<string, (original: KernelFunc) => KernelFunc> = {
   Identity: identity,
 };
 
-export const WASM_TRAINING_KERNELS: readonly string[] = [...Object.keys(ADDED), ...Object.keys(FAST_PATHS)];
+export const WASM_TRAINING_KERNELS: readonly string[] = [...Object.keys(MISSING), ...Object.keys(FAST_PATHS)];
 
 /** tfjs's own wasm kernel configs, captured before the first replacement. */
 const originals = new Map<string, KernelConfig>();
@@ -36,14 +39,14 @@ function install(config: KernelConfig): void {
 }
 
 /**
- * Registers the project's wasm training kernels (idempotent; switching sets between calls is allowed,
- * the benchmark does it to measure both in one process). Returns the kernel names now provided by the project.
+ * Registers a set of wasm training kernels (idempotent; switching sets between calls is allowed, the
+ * benchmark does it to measure both in one process). Returns the kernel names the project provides.
  */
 export function registerWasmTrainingKernels(set: WasmKernelSet = 'project'): string[] {
-  for (const [name, kernelFunc] of Object.entries(ADDED)) {
+  for (const [name, funcs] of Object.entries(MISSING)) {
     const existing = getKernel(name, 'wasm');
-    if (!existing) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
-    else if (existing.kernelFunc !== kernelFunc) throw new Error(`tfjs now has its own wasm ${name}; the project's composed kernel should be retired.`);
+    if (existing && !Object.values(funcs).includes(existing.kernelFunc)) throw new Error(`tfjs now has its own wasm ${name}; the project's composed kernel should be retired.`);
+    install({ kernelName: name, backendName: 'wasm', kernelFunc: funcs[set] });
   }
   for (const [name, make] of Object.entries(FAST_PATHS)) {
     if (!originals.has(name)) {
@@ -54,5 +57,5 @@ export function registerWasmTrainingKernels(set: WasmKernelSet = 'project'): str
     const original = originals.get(name)!;
     install(set === 'project' ? { ...original, kernelFunc: make(original.kernelFunc) } : original);
   }
-  return set === 'project' ? [...WASM_TRAINING_KERNELS] : Object.keys(ADDED);
+  return set === 'project' ? [...WASM_TRAINING_KERNELS] : Object.keys(MISSING);
 }

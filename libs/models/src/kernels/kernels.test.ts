@@ -70,14 +70,18 @@ function convCases(seed: number): ConvCase[] {
 
 const convInfo = (c: ConvCase) => tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.kh, c.kw, c.ci, c.co], c.stride, 1, c.pad);
 
-test('wasm Conv2DBackpropFilter matches the cpu backend (strides 1/2, same/valid, odd sizes, both formulations)', { timeout: 60_000 }, async () => {
+test('wasm Conv2DBackpropFilter (project and reference versions) matches the cpu backend (strides 1/2, same/valid, odd sizes, both formulations)', { timeout: 60_000 }, async () => {
   const variants = new Set<string>();
-  for (const [i, c] of convCases(2024).entries()) {
-    const xShape: Shape4 = [c.n, c.h, c.w, c.ci];
-    const dyShape = convInfo(c).outShape;
-    variants.add(conv2DBackpropFilterVariant({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
-    await matchesCpu(`Conv2DBackpropFilter ${JSON.stringify(c)}`, () => tf.engine().runKernel('Conv2DBackpropFilter', { x: tensor(xShape, 2 * i + 1), dy: tensor(dyShape, 2 * i + 2) }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [c.kh, c.kw, c.ci, c.co] } as never) as tf.Tensor);
+  for (const set of ['project', 'reference'] as const) {
+    registerWasmTrainingKernels(set);
+    for (const [i, c] of convCases(2024).entries()) {
+      const xShape: Shape4 = [c.n, c.h, c.w, c.ci];
+      const dyShape = convInfo(c).outShape;
+      variants.add(conv2DBackpropFilterVariant({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
+      await matchesCpu(`${set} Conv2DBackpropFilter ${JSON.stringify(c)}`, () => tf.engine().runKernel('Conv2DBackpropFilter', { x: tensor(xShape, 2 * i + 1), dy: tensor(dyShape, 2 * i + 2) }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [c.kh, c.kw, c.ci, c.co] } as never) as tf.Tensor);
+    }
   }
+  registerWasmTrainingKernels('project');
   assert.deepEqual([...variants].sort(), ['dy-input', 'x-input']);
 });
 
@@ -142,14 +146,12 @@ test('wasm Identity shares its input: equal values, and disposing one leaves the
 });
 
 test('the reference set restores tfjs kernels and the project set replaces them again', () => {
-  const fast = WASM_TRAINING_KERNELS.filter((k) => k !== 'Conv2DBackpropFilter');
-  const project = fast.map((k) => getKernel(k, 'wasm')!.kernelFunc);
+  const project = WASM_TRAINING_KERNELS.map((k) => getKernel(k, 'wasm')!.kernelFunc);
   registerWasmTrainingKernels('reference');
-  const reference = fast.map((k) => getKernel(k, 'wasm')!.kernelFunc);
-  fast.forEach((k, i) => assert.notEqual(reference[i], project[i], k));
-  assert.ok(getKernel('Conv2DBackpropFilter', 'wasm'), 'the missing kernel stays in both sets');
+  const reference = WASM_TRAINING_KERNELS.map((k) => getKernel(k, 'wasm')!.kernelFunc);
+  WASM_TRAINING_KERNELS.forEach((k, i) => assert.notEqual(reference[i], project[i], k));
   registerWasmTrainingKernels('project');
-  fast.forEach((k, i) => assert.notEqual(getKernel(k, 'wasm')!.kernelFunc, reference[i], k));
+  WASM_TRAINING_KERNELS.forEach((k, i) => assert.notEqual(getKernel(k, 'wasm')!.kernelFunc, reference[i], k));
 });
 
 test('training steps on wasm leak no tensors and no memory after warm-up', { timeout: 60_000 }, async () => {

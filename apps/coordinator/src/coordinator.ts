@@ -52,6 +52,8 @@ interface Member {
 export interface StepMetrics {
   step: number; epoch: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; lambda: number; lr: number;
   trainers: number; stepMs: number; computeMs: number;
+  /** Coordinator time to average, update its replica and encode the update. */
+  reduceMs: number;
 }
 
 /**
@@ -261,6 +263,7 @@ export class Coordinator {
   private finishStep(): void {
     const round = this.round!;
     if (this.deadline) clearTimeout(this.deadline);
+    const reduceStart = performance.now();
     const { gradient, samples } = round.average();
     const { lambda, lr } = this.schedule();
     const info = applyUpdate(this.weights, gradient, this.optimizer, this.o.spec.train.optimizer, lr);
@@ -269,11 +272,12 @@ export class Coordinator {
     for (const i of round.usedSource()) used[i]++;
     this.usage.set(epoch, used);
     const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
+    const reduceMs = performance.now() - reduceStart;
     for (const m of this.members.values()) m.peer.send(update);
     const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => this.partial.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
     this.metrics.push({
       step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
-      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)),
+      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)), reduceMs,
     });
     if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
     this.o.onStep?.({ ...this.metrics[this.metrics.length - 1], gradNorm: info.gradNorm } as StepMetrics);

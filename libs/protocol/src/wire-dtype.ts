@@ -62,14 +62,24 @@ export function f32ToF16(x: Float32Array, out: Uint16Array): void {
   }
 }
 
-export function f16ToF32(x: Uint16Array, out: Float32Array): void {
-  for (let i = 0; i < x.length; i++) {
-    const h = x[i];
+let f16Table: Float32Array | null = null;
+
+/** Every half-precision bit pattern's value (256 KiB, built on first use): decoding is one lookup. */
+function halfTable(): Float32Array {
+  if (f16Table) return f16Table;
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0) out[i] = sign * mant * 2 ** -24;
-    else if (exp === 0x1f) out[i] = mant ? NaN : sign * Infinity;
-    else out[i] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
+    if (exp === 0) t[h] = sign * mant * 2 ** -24;
+    else if (exp === 0x1f) t[h] = mant ? NaN : sign * Infinity;
+    else t[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
   }
+  return (f16Table = t);
+}
+
+export function f16ToF32(x: Uint16Array, out: Float32Array): void {
+  const t = halfTable();
+  for (let i = 0; i < x.length; i++) out[i] = t[x[i]];
 }

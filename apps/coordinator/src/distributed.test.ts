@@ -184,3 +184,51 @@ test('two trainers with batch b each reach the same weights as one trainer with 
   assert.match(late.log, /trainer 2 joined \(late/);
   assert.doesNotMatch(late.log, /differ from the coordinator's/);
 });
+
+test('fuzz: thousands of random and mutated frames over many connections never crash the coordinator or poison an average', { timeout: 240_000 }, async () => {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', '1', '--epochs', '3']);
+  const url = await c.url();
+  const honest = trainer(url, 'honest');
+  let seed = 99;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const hello = encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'fuzz', backend: 'none', device: 'none' });
+  const seeds = [
+    encodeFrame({ type: 'gradient', step: 0, shard: 0, samples: 8, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, new Float32Array(666792)),
+    encodeFrame({ type: 'checksum', step: 1, value: 5 }),
+    encodeFrame({ type: 'assign', step: 0, shard: 0, epoch: 0, source: [1], target: [1], lambda: 0, seed: 1 }),
+    encodeFrame({ type: 'leave', reason: 'x' }),
+  ];
+  let sent = 0;
+  let coordinatorExited = false;
+  void c.exit.then(() => (coordinatorExited = true));
+  while (sent < 3000 && !coordinatorExited) {
+    await new Promise<void>((resolve) => {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
+      ws.on('open', () => {
+        ws.send(hello);
+        for (let k = 0; k < 20; k++, sent++) {
+          let frame: Uint8Array;
+          if (rand() < 0.3) frame = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
+          else {
+            frame = seeds[Math.floor(rand() * seeds.length)].slice();
+            for (let m = 0, n = 1 + Math.floor(rand() * 3); m < n; m++) frame[Math.floor(rand() * Math.min(frame.length, 64))] = Math.floor(rand() * 256);
+          }
+          ws.send(frame);
+        }
+        setTimeout(() => ws.close(), 20);
+      });
+      ws.on('close', () => resolve());
+      ws.on('error', () => resolve());
+    });
+  }
+  assert.ok(sent >= 3000 || coordinatorExited);
+  assert.equal(await c.exit, 0, c.output);
+  assert.equal(await honest.exit, 0);
+  const once = { once: 160, never: 0, more: 0 };
+  assert.deepEqual(accounting(out), { 0: once, 1: once, 2: once });
+  assert.doesNotMatch(c.output, /differ from the coordinator's/);
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { labelLoss: number; gradNorm: number });
+  assert.ok(lines.every((l) => Number.isFinite(l.labelLoss) && Number.isFinite(l.gradNorm)), 'every applied average is finite');
+  rmSync(out, { recursive: true });
+});

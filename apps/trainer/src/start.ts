@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import { isDatasetName, loadDataset, preprocessBatch, sliceSet, INPUT_SIZE, type ImageSet } from '@dann/data';
 import { BACKEND_CHOICES, computeGradient, selectBackend, Trainer, type BackendRequest, type TrainConfig } from '@dann/models';
-import { decodeFrame, encodeFrame, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
+import { decodeFrame, encodeFrame, nxInvocationOption, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
 
 const command = {
   name: 'start',
@@ -32,8 +32,10 @@ runMain(async () => {
   const token = v.token ?? process.env.DANN_TOKEN;
   if (!token) throw new Error('pass --token (the coordinator prints it) or set DANN_TOKEN.');
   if (!(BACKEND_CHOICES as readonly string[]).includes(v.backend)) throw new Error(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got "${v.backend}".`);
-  const gpu = v.gpu === undefined ? undefined : Number(v.gpu);
-  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${v.gpu}".`);
+  // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
+  const gpuArg = v.gpu ?? nxInvocationOption('gpu');
+  const gpu = gpuArg === undefined ? undefined : Number(gpuArg);
+  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${gpuArg}".`);
   const log = (line: string) => console.log(`[${v.name}] ${line}`);
   const backend = await selectBackend({ backend: v.backend as BackendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { helpText, parseCommand, positiveInt } from './cli.ts';
+import { helpText, parseCommand, positiveInt, nxInvocationOption } from './cli.ts';
 
 const cmd = {
   name: 'demo',
@@ -31,4 +31,19 @@ test('--usage prints every option with its default instead of running', (t) => {
 test('an unknown option or a bad number is one sentence', () => {
   assert.throws(() => parseCommand(cmd, ['--bogus']), /^Error: demo: Unknown option '--bogus'.*\(see --usage\)\.$/);
   assert.throws(() => positiveInt('count', '2.5'), /--count must be a positive integer, got "2\.5"\./);
+});
+
+test('nxInvocationOption reads --NAME before the -- of the invoking nx command line', () => {
+  const lines: Record<string, string> = {
+    '11': ['node', 'nx', 'run', 'trainer:start', '--gpu', '1', '--', '--token', 'T', '--gpu', '7'].join('\0'),
+    '12': ['node', 'nx', 'run', 'trainer:start', '--gpu=3'].join('\0'),
+  };
+  const read = (pid: string) => {
+    if (!(pid in lines)) throw new Error('no such process');
+    return lines[pid];
+  };
+  assert.equal(nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '11' }, read), '1');
+  assert.equal(nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '99 12' }, read), '3');
+  assert.equal(nxInvocationOption('token', { NX_INVOCATION_ANCESTOR_PIDS: '11' }, read), undefined, 'after -- is not Nx\'s');
+  assert.equal(nxInvocationOption('gpu', {}, read), undefined);
 });

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /**
@@ -65,4 +66,28 @@ export function runMain(main: () => Promise<void> | void): void {
       console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
       process.exitCode = 1;
     });
+}
+
+/**
+ * The value of `--NAME` that the user gave to Nx itself, before the `--`, when this program runs
+ * under `nx run` (`npx nx run trainer:start --gpu 1 -- --token T`): Nx 24 drops such flags instead of
+ * forwarding them when a `--` follows. Read from the invoking nx process's command line
+ * (NX_INVOCATION_ANCESTOR_PIDS, /proc on Linux); undefined when absent or unreadable.
+ */
+export function nxInvocationOption(name: string, env: NodeJS.ProcessEnv = process.env, readCmdline = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8')): string | undefined {
+  for (const pid of (env.NX_INVOCATION_ANCESTOR_PIDS ?? '').split(/[\s,]+/).filter(Boolean)) {
+    let argv: string[];
+    try {
+      argv = readCmdline(pid).split('\0');
+    } catch {
+      continue;
+    }
+    const end = argv.indexOf('--');
+    const before = end < 0 ? argv : argv.slice(0, end);
+    for (let i = 0; i < before.length; i++) {
+      if (before[i] === `--${name}` && i + 1 < before.length) return before[i + 1];
+      if (before[i].startsWith(`--${name}=`)) return before[i].slice(name.length + 3);
+    }
+  }
+  return undefined;
 }

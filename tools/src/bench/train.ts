@@ -90,7 +90,7 @@ export function trainReport(results: readonly TrainComparison[]): string {
   const leaks = results.filter((c) => !c.project.numTensorsStable || !c.reference.numTensorsStable);
   return [
     'Samples/s: source samples per second of whole training steps (gradient + update; DANN steps also carry as many',
-    'target images), median (min–max) [timed steps]. Reference: plain tfjs `wasm` plus only the composed',
+    'target images), median (min–max) [timed steps]. Reference: plain tfjs `wasm` plus the first composed',
     '`Conv2DBackpropFilter`; project: the project\'s kernels. Each cell is its own process.',
     '',
     table,

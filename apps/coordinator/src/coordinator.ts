@@ -5,7 +5,7 @@ import {
   applyUpdate, createOptimizerState, DannNetwork, lambdaSchedule, loadCheckpoint, lrSchedule, paramSpecs, progress, saveCheckpoint,
   architectureOf, type OptimizerState, type TrainConfig,
 } from '@dann/models';
-import { encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
 import { StepRound, type Shard } from './round.ts';
 
 /** What the coordinator tells trainers to load: the training config and the data they read shards from. */
@@ -266,12 +266,14 @@ export class Coordinator {
     const reduceStart = performance.now();
     const { gradient, samples } = round.average();
     const { lambda, lr } = this.schedule();
-    const info = applyUpdate(this.weights, gradient, this.optimizer, this.o.spec.train.optimizer, lr);
+    const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
+    // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
+    const applied = this.o.wireDtype === 'f32' ? gradient : decodeFrame(update, { maxPayload: this.paramCount }).payload!;
+    const info = applyUpdate(this.weights, applied, this.optimizer, this.o.spec.train.optimizer, lr);
     const epoch = this.epoch;
     const used = this.usage.get(epoch) ?? new Uint8Array(this.o.counts.source);
     for (const i of round.usedSource()) used[i]++;
     this.usage.set(epoch, used);
-    const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
     const reduceMs = performance.now() - reduceStart;
     for (const m of this.members.values()) m.peer.send(update);
     const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => this.partial.reduce((a, p) => a + p[k] * p.samples, 0) / samples;

@@ -66,6 +66,9 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   const out = tempRun();
   const c = coordinator(out, ['--min-trainers', '2']);
   const url = await c.url();
+  const status = await (await fetch(url.replace('ws://', 'http://') + '/status')).json() as { step: number; totalSteps: number; trainers: unknown[] };
+  assert.deepEqual([status.step, status.totalSteps, status.trainers.length], [0, 20, 0]);
+  assert.match(await (await fetch(url.replace('ws://', 'http://') + '/')).text(), /<title>DANN coordinator<\/title>/);
   const intruder = trainer(url, 'intruder', 'wrong-token');
   assert.equal(await intruder.exit, 1);
   assert.match(intruder.output, /refused the connection \(HTTP 401: wrong or missing token\)/);
@@ -78,15 +81,16 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   rmSync(out, { recursive: true });
 });
 
-test('kill -9 one of three trainers mid-run: the run finishes and each epoch still uses every sample once', { timeout: 180_000 }, async () => {
+test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes and each epoch still uses every sample once', { timeout: 180_000 }, async () => {
   const out = tempRun();
-  const c = coordinator(out, ['--min-trainers', '2']);
+  const c = coordinator(out, ['--min-trainers', '2', '--wire-dtype', 'bf16']);
   const url = await c.url();
   const ts = ['a', 'b', 'c'].map((n) => trainer(url, n));
   await until('three trainers in a step', () => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":3'));
   ts[1].child.kill('SIGKILL');
   assert.equal(await c.exit, 0, c.output);
   assert.match(c.output, /trainer \d left \(disconnected\)/);
+  assert.doesNotMatch(c.output, /differ from the coordinator's/, 'bf16 updates keep replicas identical');
   assert.deepEqual(accounting(out), EXACTLY_ONCE);
   await Promise.all([ts[0].exit, ts[2].exit]);
   rmSync(out, { recursive: true });

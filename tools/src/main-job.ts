@@ -11,11 +11,12 @@ import { parseCommand, positiveInt, runMain } from '@dann/protocol';
 const command = {
   name: 'main-job',
   summary: 'Starts a coordinator and local trainers on loopback, trains DANN synth -> mnist on a short schedule, prints the results.',
-  usage: 'npm start [-- --trainers 2 --limit 4000 --epochs 1 --out runs/main]',
+  usage: 'npm start [-- --trainers 2 --limit 10000 --epochs 2 --lambda-max 0.1 --out runs/main]',
   options: {
     trainers: { type: 'string', description: 'local trainer processes', default: '2' },
-    limit: { type: 'string', description: 'training images per domain', default: '4000' },
-    epochs: { type: 'string', description: 'passes over the source training set', default: '1' },
+    limit: { type: 'string', description: 'training images per domain', default: '10000' },
+    epochs: { type: 'string', description: 'passes over the source training set', default: '2' },
+    'lambda-max': { type: 'string', description: 'ceiling of the GRL weight (from scratch, λ -> 1 keeps the label loss from falling on a short schedule)', default: '0.1' },
     out: { type: 'string', description: 'run directory', default: 'runs/main' },
   },
 } as const;
@@ -44,7 +45,7 @@ runMain(async () => {
   rmSync(info, { force: true });
   const coordinator = start('coordinator', 'apps/coordinator/src/serve.ts', [
     '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', String(positiveInt('limit', v.limit)),
-    '--epochs', String(positiveInt('epochs', v.epochs)), '--min-trainers', String(trainers), '--port', '0', '--out', v.out,
+    '--epochs', String(positiveInt('epochs', v.epochs)), '--lambda-max', v['lambda-max'], '--min-trainers', String(trainers), '--port', '0', '--out', v.out,
   ]);
   const exited = new Promise<number | null>((resolve) => coordinator.on('exit', resolve));
   let url = '';

@@ -96,6 +96,21 @@ test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes
   rmSync(out, { recursive: true });
 });
 
+test('a stalled trainer (SIGSTOP) misses the step deadline and is dropped; the others finish the run', { timeout: 180_000 }, async () => {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', '1', '--step-timeout', '4000']);
+  const url = await c.url();
+  const ts = [trainer(url, 'a'), trainer(url, 'b')];
+  await until('both trainers in a step', () => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":2'));
+  ts[1].child.kill('SIGSTOP');
+  await until('the stalled trainer to be dropped', () => /missed the 4000 ms step deadline/.test(c.output), 60_000);
+  ts[1].child.kill('SIGKILL');
+  assert.equal(await c.exit, 0, c.output);
+  assert.deepEqual(accounting(out), EXACTLY_ONCE);
+  await ts[0].exit;
+  rmSync(out, { recursive: true });
+});
+
 test('bad frames, NaN and wrong-length gradients close only that connection; the run is unaffected', { timeout: 180_000 }, async () => {
   const out = tempRun();
   // Attackers join as trainers too, so one honest trainer must be enough to run steps.

@@ -54,6 +54,8 @@ export interface StepMetrics {
   trainers: number; stepMs: number; computeMs: number;
   /** Coordinator time to average, update its replica and encode the update. */
   reduceMs: number;
+  /** L2 norm of the averaged gradient before clipping. */
+  gradNorm: number;
 }
 
 /**
@@ -279,10 +281,10 @@ export class Coordinator {
     const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => this.partial.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
     this.metrics.push({
       step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
-      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)), reduceMs,
+      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)), reduceMs, gradNorm: info.gradNorm,
     });
     if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
-    this.o.onStep?.({ ...this.metrics[this.metrics.length - 1], gradNorm: info.gradNorm } as StepMetrics);
+    this.o.onStep?.(this.metrics[this.metrics.length - 1]);
     this.round = null;
     this.step++;
     if (this.step % this.o.checkpointEvery === 0 || this.step >= this.totalSteps) this.checkpoint();

@@ -3,9 +3,9 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DATASETS, isDatasetName, loadDataset, type DatasetName } from '@dann/data';
+import { DATASETS, loadDataset, type DatasetName } from '@dann/data';
 import { METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, selectBackend, type Method, type OptimizerKind, type PresetName } from '@dann/models';
-import { decodeFrame, parseCommand, positiveInt, ProtocolError, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
+import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
 import { Coordinator, type RunSpec } from './coordinator.ts';
 import { statusPage } from './status.ts';
 
@@ -40,21 +40,7 @@ const command = {
   },
 } as const;
 
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
-  return value as T;
-}
-
-function number(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}".`);
-  return n;
-}
-
-function dataset(name: string, value: string): DatasetName {
-  if (!isDatasetName(value)) throw new Error(`--${name} must be one of ${DATASETS.join(', ')}, got "${value}".`);
-  return value;
-}
+const dataset = (name: string, value: string): DatasetName => oneOf(name, value, DATASETS);
 
 /** Compares the presented token with the expected one in constant time (over their SHA-256). */
 export function tokenMatches(expected: string, header: string | undefined): boolean {
@@ -93,7 +79,7 @@ runMain(async () => {
   };
   const source = dataset('source', v.source), target = dataset('target', v.target);
   const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
-  const valCount = number('val-count', v['val-count']);
+  const valCount = nonNegative('val-count', v['val-count']);
   const sourceAll = loadDataset(source, 'train', { limit, log });
   const targetAll = loadDataset(target, 'train', { limit, log });
   const val = Math.min(valCount, Math.floor(sourceAll.count / 5));
@@ -101,8 +87,8 @@ runMain(async () => {
     train: {
       preset: oneOf('preset', v.preset, PRESET_NAMES) as PresetName, method: oneOf('method', v.method, METHODS) as Method,
       epochs: positiveInt('epochs', v.epochs), batchSize: positiveInt('batch-size', v['batch-size']),
-      optimizer: { kind: oneOf('optimizer', v.optimizer, OPTIMIZERS) as OptimizerKind, clipNorm: number('clip-norm', v['clip-norm']) },
-      lr: number('lr', v.lr), lrSchedule: 'paper', lambdaMax: number('lambda-max', v['lambda-max']), lambdaGamma: 10, domainWeight: 1,
+      optimizer: { kind: oneOf('optimizer', v.optimizer, OPTIMIZERS) as OptimizerKind, clipNorm: nonNegative('clip-norm', v['clip-norm']) },
+      lr: nonNegative('lr', v.lr), lrSchedule: 'paper', lambdaMax: nonNegative('lambda-max', v['lambda-max']), lambdaGamma: 10, domainWeight: 1,
       seed: positiveInt('seed', v.seed),
     },
     data: { source, target, limit, valCount: val },

@@ -1,6 +1,6 @@
-import { DATASETS, isDatasetName, type DatasetName } from '@dann/data';
+import { DATASETS, type DatasetName } from '@dann/data';
 import { BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
-import { positiveInt, type Command } from '@dann/protocol';
+import { nonNegative, oneOf, positiveInt, type Command } from '@dann/protocol';
 
 export const trainCommand = {
   name: 'train',
@@ -65,21 +65,7 @@ export interface TrainOptions {
   out: string;
 }
 
-function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
-  return value as T;
-}
-
-function nonNegative(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}".`);
-  return n;
-}
-
-function dataset(name: string, value: string): DatasetName {
-  if (!isDatasetName(value)) throw new Error(`--${name} must be one of ${DATASETS.join(', ')}, got "${value}".`);
-  return value;
-}
+const dataset = (name: string, value: string): DatasetName => oneOf(name, value, DATASETS);
 
 type Raw = { [K in keyof typeof trainCommand.options]: (typeof trainCommand.options)[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined };
 

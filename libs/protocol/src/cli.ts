@@ -58,6 +58,19 @@ export function positiveInt(name: string, value: string): number {
   return n;
 }
 
+/** Checks that an option is one of the allowed words, or throws one sentence naming the option. */
+export function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
+  return value as T;
+}
+
+/** Parses a finite number >= 0, or throws one sentence naming the option. */
+export function nonNegative(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got "${value}".`);
+  return n;
+}
+
 /** Runs a CLI main: errors become one line on stderr and exit code 1, never a stack trace. */
 export function runMain(main: () => Promise<void> | void): void {
   Promise.resolve()

@@ -111,7 +111,7 @@ test('a stalled trainer (SIGSTOP) misses the step deadline and is dropped; the o
   rmSync(out, { recursive: true });
 });
 
-test('bad frames, NaN and wrong-length gradients close only that connection; the run is unaffected', { timeout: 180_000 }, async () => {
+test('bad frames, NaN and wrong-length gradients, a control-message flood close only that connection; the run is unaffected', { timeout: 180_000 }, async () => {
   const out = tempRun();
   // Attackers join as trainers too, so one honest trainer must be enough to run steps.
   const c = coordinator(out, ['--min-trainers', '1']);
@@ -124,6 +124,7 @@ test('bad frames, NaN and wrong-length gradients close only that connection; the
     ws.on('open', () => {
       ws.send(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' }));
       if (junk !== undefined) ws.send(junk);
+      if (name === 'flood') for (let i = 0; i < 300; i++) ws.send(encodeFrame({ type: 'checksum', step: 999_999, value: i }));
     });
     ws.on('message', (raw) => {
       const { message } = decodeFrame(raw as Buffer, { maxPayload: 1 << 26 });
@@ -142,6 +143,7 @@ test('bad frames, NaN and wrong-length gradients close only that connection; the
     attack('truncated', () => {}, encodeFrame({ type: 'leave', reason: 'x' }).subarray(0, 20)),
     attack('oversize', () => {}, new Uint8Array(666792 * 4 + (1 << 20) + 16)),
     attack('text', () => {}, 'hello?'),
+    attack('flood', () => {}),
   ]);
   assert.equal(await c.exit, 0, c.output);
   assert.equal(await honest.exit, 0);
@@ -152,6 +154,7 @@ test('bad frames, NaN and wrong-length gradients close only that connection; the
   assert.match(byName.truncated, /1008 .*truncated or padded/);
   assert.match(byName.oversize, /1009/);
   assert.match(byName.text, /1008 text frames/);
+  assert.match(byName.flood, /1008 too many control messages/);
   rmSync(out, { recursive: true });
 });
 

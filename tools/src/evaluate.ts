@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
 import { evaluate, selectBackend } from '@dann/models';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
 import { resultMarkdown, resultsTable, type RunResult } from './report.ts';
 import { loadRun } from './runs.ts';
 
@@ -22,12 +22,12 @@ runMain(async () => {
   if (!args) return;
   const { values: v, positionals: runs } = args;
   if (runs.length === 0) throw new Error('name at least one run directory, e.g. runs/NAME.');
-  if (v.checkpoint !== 'best' && v.checkpoint !== 'last') throw new Error(`--checkpoint must be best or last, got "${v.checkpoint}".`);
+  const checkpoint = oneOf('checkpoint', v.checkpoint, ['best', 'last'] as const);
   const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
   await selectBackend({ backend: 'auto' });
   const results: RunResult[] = [];
   for (const run of runs) {
-    const { config, file, checkpoint: ckpt, net } = loadRun(run, v.checkpoint);
+    const { config, file, checkpoint: ckpt, net } = loadRun(run, checkpoint);
     const dataOpts = { dataDir: v['data-dir'], limit, log: (l: string) => console.log(l) };
     const { source, target, method } = config.options;
     const result: RunResult = {

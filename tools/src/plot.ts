@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { UMAP } from 'umap-js';
 import { createRng, loadDataset, preprocessBatch, takeFirst, type ImageSet } from '@dann/data';
 import { evaluate, selectBackend, type DannNetwork } from '@dann/models';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
 import { CLASS_COLORS, confusionChart, lineChart, scatterPanels, type ScatterPoint } from './charts.ts';
 import { loadRun } from './runs.ts';
 import { readMetrics, smooth } from './metrics.ts';
@@ -46,11 +46,11 @@ runMain(async () => {
   if (!args) return;
   const { values: v, positionals: runs } = args;
   if (runs.length === 0) throw new Error('name at least one run directory, e.g. runs/NAME.');
-  if (v.checkpoint !== 'best' && v.checkpoint !== 'last') throw new Error(`--checkpoint must be best or last, got "${v.checkpoint}".`);
+  const checkpoint = oneOf('checkpoint', v.checkpoint, ['best', 'last'] as const);
   const points = positiveInt('points', v.points);
   await selectBackend({ backend: 'auto' });
   for (const run of runs) {
-    const { config, net } = loadRun(run, v.checkpoint);
+    const { config, net } = loadRun(run, checkpoint);
     const { steps, epochs } = readMetrics(join(run, 'metrics.jsonl'));
     const { source, target, method } = config.options;
     const name = `${run} (${method}, ${source} -> ${target})`;

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { mixSeed, pairedBatches, type PairedBatch } from '@dann/data';
 import {
-  applyUpdate, createOptimizerState, DannNetwork, lambdaSchedule, loadCheckpoint, lrSchedule, paramSpecs, progress, saveCheckpoint,
+  applyUpdate, createOptimizerState, DannNetwork, loadCheckpoint, paramSpecs, RunPlan, saveCheckpoint,
   architectureOf, type OptimizerState, type TrainConfig,
 } from '@dann/models';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
@@ -66,8 +65,8 @@ export interface StepMetrics {
  */
 export class Coordinator {
   readonly paramCount: number;
-  readonly stepsPerEpoch: number;
-  readonly totalSteps: number;
+  /** Batches, schedules and dropout seeds per step: the same plan a single-process Trainer follows. */
+  readonly plan: RunPlan;
   weights: Float32Array;
   optimizer: OptimizerState;
   step = 0;
@@ -79,7 +78,6 @@ export class Coordinator {
   private round: StepRound | null = null;
   private roundStarted = 0;
   private deadline: NodeJS.Timeout | null = null;
-  private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
   private waitingSaid = -1;
   private readonly partial: { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }[] = [];
   done = false;
@@ -87,8 +85,7 @@ export class Coordinator {
   constructor(readonly o: CoordinatorOptions) {
     const c = o.spec.train;
     this.paramCount = paramSpecs(architectureOf(c)).reduce((n, s) => n + s.size, 0);
-    this.stepsPerEpoch = Math.ceil(o.counts.source / c.batchSize);
-    this.totalSteps = this.stepsPerEpoch * c.epochs;
+    this.plan = new RunPlan(c, o.counts.source, o.counts.target);
     const file = join(o.out, 'checkpoint.bin');
     if (o.resume) {
       if (!existsSync(file)) throw new Error(`--resume: ${file} does not exist.`);
@@ -104,8 +101,12 @@ export class Coordinator {
     }
   }
 
+  get totalSteps(): number {
+    return this.plan.totalSteps;
+  }
+
   get epoch(): number {
-    return Math.floor(this.step / this.stepsPerEpoch);
+    return this.plan.epochOf(this.step);
   }
 
   get liveIds(): number[] {
@@ -167,26 +168,11 @@ export class Coordinator {
     }
   }
 
-  private batch(step: number): PairedBatch {
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    if (this.epochBatches?.epoch !== epoch) {
-      const c = this.o.spec.train;
-      this.epochBatches = { epoch, batches: [...pairedBatches({ sourceCount: this.o.counts.source, targetCount: this.o.counts.target, batchSize: c.batchSize, seed: c.seed, epoch })] };
-    }
-    return this.epochBatches.batches[step % this.stepsPerEpoch];
-  }
-
-  schedule(step = this.step): { lambda: number; lr: number } {
-    const c = this.o.spec.train;
-    const p = progress(step, this.totalSteps);
-    return { lambda: c.method === 'dann' ? lambdaSchedule(p, c.lambdaMax, c.lambdaGamma) : 0, lr: c.lrSchedule === 'paper' ? lrSchedule(p, c.lr) : c.lr };
-  }
-
   private assign(s: Shard): void {
     const m = this.members.get(s.trainer)!;
     this.sendTo(m, {
       type: 'assign', step: this.step, shard: s.id, epoch: this.epoch, source: [...s.source], target: [...s.target],
-      lambda: this.schedule().lambda, seed: mixSeed(this.o.spec.train.seed, 0xd20, this.step),
+      lambda: this.plan.schedule(this.step).lambda, seed: this.plan.seed(this.step),
     });
   }
 
@@ -207,7 +193,7 @@ export class Coordinator {
       return;
     }
     this.waitingSaid = -1;
-    const b = this.batch(this.step);
+    const b = this.plan.batchAt(this.step);
     this.round = new StepRound(this.step, b.source, b.target, this.liveIds, this.paramCount);
     this.partial.length = 0;
     this.roundStarted = performance.now();
@@ -267,7 +253,7 @@ export class Coordinator {
     if (this.deadline) clearTimeout(this.deadline);
     const reduceStart = performance.now();
     const { gradient, samples } = round.average();
-    const { lambda, lr } = this.schedule();
+    const { lambda, lr } = this.plan.schedule(this.step);
     const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
     // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
     const applied = this.o.wireDtype === 'f32' ? gradient : decodeFrame(update, { maxPayload: this.paramCount }).payload!;

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
-import { isDatasetName, loadDataset, preprocessBatch, sliceSet, INPUT_SIZE, type ImageSet } from '@dann/data';
-import { BACKEND_CHOICES, computeGradient, selectBackend, Trainer, type BackendRequest, type TrainConfig } from '@dann/models';
-import { decodeFrame, encodeFrame, nxInvocationOption, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
+import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
+import { BACKEND_CHOICES, selectBackend, Trainer, type TrainConfig } from '@dann/models';
+import { decodeFrame, encodeFrame, nxInvocationOption, oneOf, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
 
 const command = {
   name: 'start',
@@ -31,13 +31,13 @@ runMain(async () => {
   const v = args.values;
   const token = v.token ?? process.env.DANN_TOKEN;
   if (!token) throw new Error('pass --token (the coordinator prints it) or set DANN_TOKEN.');
-  if (!(BACKEND_CHOICES as readonly string[]).includes(v.backend)) throw new Error(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got "${v.backend}".`);
+  const backendRequest = oneOf('backend', v.backend, BACKEND_CHOICES);
   // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
   const gpuArg = v.gpu ?? nxInvocationOption('gpu');
   const gpu = gpuArg === undefined ? undefined : Number(gpuArg);
   if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${gpuArg}".`);
   const log = (line: string) => console.log(`[${v.name}] ${line}`);
-  const backend = await selectBackend({ backend: v.backend as BackendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
+  const backend = await selectBackend({ backend: backendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
 
   let data: { spec: Spec; source: ImageSet; target: ImageSet; paramCount: number; wireDtype: WireDtype } | null = null;
   let trainer: Trainer | null = null;
@@ -97,11 +97,7 @@ runMain(async () => {
         case 'assign': {
           if (!trainer) return;
           const t0 = performance.now();
-          const c = trainer.config;
-          const source = preprocessBatch(data!.source, msg.source, new Float32Array(msg.source.length * INPUT_SIZE));
-          const target = c.method === 'dann' ? preprocessBatch(data!.target, msg.target, new Float32Array(msg.target.length * INPUT_SIZE)) : undefined;
-          const sourceLabels = Uint8Array.from(msg.source, (i) => data!.source.labels[i]);
-          const r = computeGradient(trainer.net, { source, sourceLabels, target, ids: { source: msg.source, target: msg.target } }, { method: c.method, lambda: msg.lambda, domainWeight: c.domainWeight, seed: msg.seed });
+          const r = trainer.gradientFor(msg.source, msg.target, msg.lambda, msg.seed, true);
           send({
             type: 'gradient', step: msg.step, shard: msg.shard, samples: r.samples, labelLoss: r.labelLoss, domainLoss: r.domainLoss,
             labelAcc: r.labelAccuracy, domainAcc: r.domainAccuracy, computeMs: performance.now() - t0,

@@ -8,4 +8,4 @@ export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, typ
 export { evaluate, type Evaluation } from './evaluate.ts';
 export { selectBackend, BACKEND_CHOICES, type BackendRequest, type BackendInfo, type BackendOptions } from './backend.ts';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
-export { Trainer, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';
+export { Trainer, RunPlan, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';

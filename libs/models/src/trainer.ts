@@ -43,6 +43,51 @@ export function architectureOf(config: TrainConfig): Architecture {
 }
 
 /**
+ * What a run does at each step, as pure functions of (config, training-set sizes, step): the source
+ * and target indices, the schedules and the dropout seed. The single-process Trainer and the
+ * distributed coordinator both plan with it, so a step means the same thing in both.
+ */
+export class RunPlan {
+  readonly stepsPerEpoch: number;
+  readonly totalSteps: number;
+  private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
+
+  constructor(readonly config: TrainConfig, readonly sourceCount: number, readonly targetCount: number) {
+    this.stepsPerEpoch = Math.ceil(sourceCount / config.batchSize);
+    this.totalSteps = this.stepsPerEpoch * config.epochs;
+  }
+
+  epochOf(step: number): number {
+    return Math.floor(step / this.stepsPerEpoch);
+  }
+
+  /** The source and target indices of a step (each epoch's batches are built once). */
+  batchAt(step: number): PairedBatch {
+    const epoch = this.epochOf(step);
+    if (this.epochBatches?.epoch !== epoch) {
+      const batches = [...pairedBatches({ sourceCount: this.sourceCount, targetCount: this.targetCount, batchSize: this.config.batchSize, seed: this.config.seed, epoch })];
+      this.epochBatches = { epoch, batches };
+    }
+    return this.epochBatches.batches[step % this.stepsPerEpoch];
+  }
+
+  schedule(step: number): { lambda: number; lr: number; p: number } {
+    const c = this.config;
+    const p = progress(step, this.totalSteps);
+    return {
+      p,
+      lambda: c.method === 'dann' ? lambdaSchedule(p, c.lambdaMax, c.lambdaGamma) : 0,
+      lr: c.lrSchedule === 'paper' ? lrSchedule(p, c.lr) : c.lr,
+    };
+  }
+
+  /** Seed of a step's dropout masks. */
+  seed(step: number): number {
+    return mixSeed(this.config.seed, 0xd20, step);
+  }
+}
+
+/**
  * Single-process training on top of the two primitives the distributed run uses:
  * `computeGradient` (batch -> flat gradient) and `applyUpdate` (flat gradient -> weights).
  * Data order, dropout masks and schedules depend only on (config, step), so a run resumed
@@ -52,12 +97,12 @@ export class Trainer {
   readonly net: DannNetwork;
   readonly weights: Float32Array;
   readonly optimizer: OptimizerState;
-  readonly stepsPerEpoch: number;
-  readonly totalSteps: number;
+  readonly plan: RunPlan;
   step: number;
-  private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
   private readonly sourceBuffer: Float32Array;
   private readonly targetBuffer: Float32Array;
+  /** Parameters an update touches: source-only leaves the domain head (the layout's tail) alone. */
+  private readonly updated: number;
 
   constructor(
     readonly config: TrainConfig,
@@ -72,8 +117,8 @@ export class Trainer {
       ? { step: init.optimizer.step, m: Float32Array.from(init.optimizer.m), v: Float32Array.from(init.optimizer.v) }
       : createOptimizerState(config.optimizer, this.net.size);
     this.step = init?.step ?? 0;
-    this.stepsPerEpoch = Math.ceil(source.count / config.batchSize);
-    this.totalSteps = this.stepsPerEpoch * config.epochs;
+    this.plan = new RunPlan(config, source.count, target.count);
+    this.updated = config.method === 'source-only' ? this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0) : this.net.size;
     this.sourceBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
     this.targetBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
   }
@@ -82,8 +127,16 @@ export class Trainer {
     return new Trainer(c.config, source, target, { weights: c.weights, optimizer: c.optimizer.state, step: c.step });
   }
 
+  get stepsPerEpoch(): number {
+    return this.plan.stepsPerEpoch;
+  }
+
+  get totalSteps(): number {
+    return this.plan.totalSteps;
+  }
+
   get epoch(): number {
-    return Math.floor(this.step / this.stepsPerEpoch);
+    return this.plan.epochOf(this.step);
   }
 
   get done(): boolean {
@@ -92,47 +145,45 @@ export class Trainer {
 
   /** Schedules at a given step. */
   schedule(step = this.step): { lambda: number; lr: number; p: number } {
-    const c = this.config;
-    const p = progress(step, this.totalSteps);
-    return {
-      p,
-      lambda: c.method === 'dann' ? lambdaSchedule(p, c.lambdaMax, c.lambdaGamma) : 0,
-      lr: c.lrSchedule === 'paper' ? lrSchedule(p, c.lr) : c.lr,
-    };
+    return this.plan.schedule(step);
   }
 
   /** The source and target indices of a step (a pure function of config and step). */
   batchAt(step: number): PairedBatch {
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    if (this.epochBatches?.epoch !== epoch) {
-      const batches = [...pairedBatches({ sourceCount: this.source.count, targetCount: this.target.count, batchSize: this.config.batchSize, seed: this.config.seed, epoch })];
-      this.epochBatches = { epoch, batches };
-    }
-    return this.epochBatches.batches[step % this.stepsPerEpoch];
+    return this.plan.batchAt(step);
   }
 
   /** Loss parts and flat gradient of the current step's batch; weights unchanged. */
   gradient(): StepResult & { lambda: number; lr: number } {
     const b = this.batchAt(this.step);
     const { lambda, lr } = this.schedule();
-    const n = b.source.length;
-    const source = preprocessBatch(this.source, b.source, this.sourceBuffer.subarray(0, n * INPUT_SIZE));
-    const target = this.config.method === 'dann' ? preprocessBatch(this.target, b.target, this.targetBuffer.subarray(0, n * INPUT_SIZE)) : undefined;
-    const sourceLabels = Uint8Array.from(b.source, (i) => this.source.labels[i]);
-    const result = computeGradient(this.net, { source, sourceLabels, target }, {
-      method: this.config.method, lambda, domainWeight: this.config.domainWeight, seed: mixSeed(this.config.seed, 0xd20, this.step),
-    });
+    return { ...this.gradientFor(b.source, b.target, lambda, this.plan.seed(this.step)), lambda, lr };
+  }
+
+  /**
+   * Loss parts and flat gradient of any source/target indices (a distributed trainer's shard; at most
+   * batchSize of each). `perSampleDropout` draws each sample's masks from its index, so a sharded
+   * batch gets the masks the whole batch would. Frozen groups get a zero gradient.
+   */
+  gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number, perSampleDropout = false): StepResult {
+    const n = sourceIdx.length;
+    const dann = this.config.method === 'dann';
+    const source = preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE));
+    const target = dann ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE)) : undefined;
+    const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
+    const ids = perSampleDropout ? { source: sourceIdx, target: targetIdx } : undefined;
+    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, domainWeight: this.config.domainWeight, seed });
     for (const spec of this.net.specs) {
       if (this.config.frozen?.includes(spec.group)) result.gradient.fill(0, spec.offset, spec.offset + spec.size);
     }
-    return { ...result, lambda, lr };
+    return result;
   }
 
   /** Applies a (possibly averaged) gradient with the current step's learning rate and advances. */
   apply(gradient: Float32Array, lr = this.schedule().lr): UpdateInfo {
-    // Source-only never gives the domain head (the tail of the flat layout) a gradient, and its optimizer
-    // moments start at zero, so its update is exactly zero: skip it.
-    const n = this.config.method === 'source-only' ? this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0) : this.net.size;
+    // Source-only never gives the domain head a gradient and its optimizer moments start at zero, so its
+    // update is exactly zero: skip it.
+    const n = this.updated;
     const o = this.optimizer;
     const state = n === this.net.size ? o : { step: o.step, m: o.m.subarray(0, Math.min(n, o.m.length)), v: o.v.subarray(0, Math.min(n, o.v.length)) };
     const info = applyUpdate(this.weights.subarray(0, n), gradient.subarray(0, n), state, this.config.optimizer, lr);

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, preprocessBatch, INPUT_SIZE, type ImageSet } from '@dann/data';
+import { summarize } from './stats.ts';
 import { PRESETS, selectBackend, Trainer, type Method, type PresetName, type WasmKernelSet } from '@dann/models';
 
 export interface TrainMeasurement {
@@ -27,11 +28,6 @@ function randomImages(count: number, seed: number): ImageSet {
   const images = new Uint8Array(count * 28 * 28);
   for (let i = 0; i < images.length; i++) images[i] = rng.int(256);
   return { name: `random-${seed}`, count, height: 28, width: 28, channels: 1, images, labels: Uint8Array.from({ length: count }, () => rng.int(10)) };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 /**
@@ -82,7 +78,7 @@ export async function measureTraining(preset: PresetName, batch: number, method:
   trainer.dispose();
   return {
     preset, batch, method, kernels, samplesPerSec,
-    split: { prepare: median(times.prepare), gradient: median(times.gradient), apply: median(times.apply) },
+    split: { prepare: summarize(times.prepare).median, gradient: summarize(times.gradient).median, apply: summarize(times.apply).median },
     kernelMs, numTensorsStable: stable, peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
 }

@@ -8,6 +8,7 @@ export { loadSynthFonts, SYNTH_FONT_PACKAGES, type SynthFont } from './fonts.ts'
 export { generateMnistM, proceduralTexture, MNISTM_VERSION, MNISTM_DEFAULT_CONTRAST, MNISTM_DEFAULT_BRIGHTNESS, type MnistMOptions } from './mnistm.ts';
 export { cachedImageSet, encodeImageSet, decodeImageSet, writeFileAtomic, cacheKeyHash } from './cache.ts';
 export { PREPROCESSING, INPUT_SIZE, preprocessImage, preprocessBatch, resizeBilinear, type Preprocessing } from './preprocess.ts';
+export { prepareDigit, DIGIT_PREPARATION, type RgbaImage, type PreparedDigit } from './digit.ts';
 export { epochPermutation, shardIndices, splitBatch, pairedBatches, type PairedBatch, type PairedOptions } from './sampler.ts';
 export { createRng, mixSeed, type Rng } from './rng.ts';
 export {

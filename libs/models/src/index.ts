@@ -9,3 +9,6 @@ export { evaluate, type Evaluation } from './evaluate.ts';
 export { selectBackend, BACKEND_CHOICES, type BackendRequest, type BackendInfo, type BackendOptions } from './backend.ts';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
 export { Trainer, RunPlan, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';
+export { buildOnnxModel, describeOnnxModel, labelPathSha256, quantizePerChannel, ONNX_INPUT, ONNX_OUTPUTS, ONNX_OPSET, type OnnxBuildOptions, type Quantization } from './onnx/export.ts';
+export { openOnnx, verifyOnnx, compareProbabilities, accuracyOf, ONNX_TOLERANCE, type OnnxRunner, type OnnxVerification } from './onnx/verify.ts';
+export { exportOnnx, sidecarPath, MIN_VERIFY_IMAGES, type OnnxExportRequest, type OnnxExportResult, type OnnxSidecar } from './onnx/write.ts';

@@ -60,5 +60,5 @@ runMain(async () => {
   stop();
   if (code !== 0) throw new Error(`the coordinator exited with code ${code}.`);
   console.log(`\n${readFileSync(join(v.out, 'results.md'), 'utf8')}`);
-  console.log(['next:', `  npx nx run tools:evaluate -- ${v.out}     full test sets, per-class accuracy, confusion matrices`, `  npx nx run tools:plot -- ${v.out}         loss curves, confusion matrix, joint feature embedding`, '  npx nx run coordinator:serve -- --usage   a longer run; trainers on other machines join with trainer:start'].join('\n'));
+  console.log(['next:', `  npx nx run edge-demo:serve -- --model ${join(v.out, 'model.onnx')}   draw digits in the browser (http://127.0.0.1:8080/)`, `  npx nx run edge-demo:classify -- --model ${join(v.out, 'model.onnx')} a.png   classify image files`, `  npx nx run tools:evaluate -- ${v.out}     full test sets, per-class accuracy, confusion matrices`, `  npx nx run tools:plot -- ${v.out}         loss curves, confusion matrix, joint feature embedding`, '  npx nx run coordinator:serve -- --usage   a longer run; trainers on other machines join with trainer:start'].join('\n'));
 });

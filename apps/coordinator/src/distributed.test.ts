@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,6 +77,12 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   assert.deepEqual(accounting(out), EXACTLY_ONCE);
   assert.match(c.output, /wrong or missing token/);
   assert.match(c.output, /\| paper \| dann \| synth -> mnist \|/);
+  // The run ends with its label path exported to ONNX and verified against tfjs.
+  assert.match(c.output, /ONNX: .*model\.onnx .*onnxruntime vs tfjs on 512 test images/);
+  const sidecar = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { verification: { passed: boolean }; training: { step: number } };
+  assert.equal(sidecar.verification.passed, true);
+  assert.equal(sidecar.training.step, 20);
+  assert.ok(statSync(join(out, 'model.onnx')).size > 100_000);
   assert.deepEqual(await Promise.all([a.exit, b.exit]), [0, 0]);
   rmSync(out, { recursive: true });
 });

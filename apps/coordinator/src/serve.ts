@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DATASETS, loadDataset, type DatasetName } from '@dann/data';
-import { METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, selectBackend, type Method, type OptimizerKind, type PresetName } from '@dann/models';
+import { METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Method, type OptimizerKind, type PresetName } from '@dann/models';
 import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
 import { Coordinator, type RunSpec } from './coordinator.ts';
 import { statusPage } from './status.ts';
@@ -214,4 +214,14 @@ runMain(async () => {
   const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${spec.train.preset} | ${spec.train.method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
   writeFileSync(join(out, 'results.md'), `${table}\n`);
   log(`\n${table}\n\nfull evaluation and plots: npx nx run tools:evaluate -- ${out}; npx nx run tools:plot -- ${out}`);
+  // The label path as ONNX, verified against tfjs on real test images of both domains.
+  const exported = await exportOnnx({
+    arch: architectureOf(spec.train), weights: coordinator.weights, file: join(out, 'model.onnx'),
+    training: { source, target, method: spec.train.method, network: spec.train.preset, step: coordinator.totalSteps },
+    accuracy: { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) },
+    verify: verificationImages([source, target], 256),
+  });
+  const check = exported.sidecar.verification;
+  log(`ONNX: ${exported.file} (${(exported.bytes / 1024).toFixed(0)} KiB; onnxruntime vs tfjs on ${check.count} test images: max |Δprob| ${check.maxAbsDiff.toExponential(1)}, same top-1); metadata ${exported.sidecarFile}`);
+  log(`classify images: npx nx run edge-demo:classify -- --model ${exported.file} digit.png; draw digits: npx nx run edge-demo:serve -- --model ${exported.file}`);
 });

@@ -62,7 +62,7 @@ function symmetricImage(): Float32Array {
 
 test('a trained model round-trips through ONNX: onnxruntime matches tfjs within 1e-4 with the same top-1', { timeout: 60_000 }, async () => {
   const file = join(dir, 'model.onnx');
-  const r = await exportOnnx({ arch: ARCH, weights, training, accuracy: { source: 0.9, target: 0.8 }, verify: { images, labels }, file });
+  const r = await exportOnnx({ arch: ARCH, weights, training, accuracy: { source: 0.9, target: 0.8, testImages: 100 }, verify: { images, labels }, file });
   const v = r.sidecar.verification;
   assert.ok(v.passed && v.maxAbsDiff <= 1e-4 && v.top1Mismatches === 0 && v.count === 256, JSON.stringify(v));
   assert.ok(r.tfjsAccuracy > 0.6, `the toy model learned (${r.tfjsAccuracy})`);

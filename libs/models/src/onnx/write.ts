@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { DIGIT_PREPARATION, PREPROCESSING, writeFileAtomic } from '@dann/data';
+import { DIGIT_PREPARATION, loadDataset, PREPROCESSING, preprocessBatch, writeFileAtomic, type DatasetName } from '@dann/data';
 import type { Architecture } from '../architecture.ts';
 import { DannNetwork } from '../network.ts';
 import { buildOnnxModel, labelPathSha256, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUTS, type Quantization } from './export.ts';
@@ -13,13 +13,13 @@ export interface OnnxSidecar {
   readonly outputs: readonly string[];
   readonly preprocessing: typeof PREPROCESSING & { digit: typeof DIGIT_PREPARATION };
   readonly training: { source: string; target: string; method: string; network: string; step: number };
-  /** Accuracy of the trained network on the full test sets, when known. */
-  readonly accuracy: { source: number; target: number } | null;
+  /** Accuracy of the trained network on the first `testImages` test images per domain (10000: the full sets), when known. */
+  readonly accuracy: { source: number; target: number; testImages: number } | null;
   readonly weightsSha256: string;
   readonly quantization: Quantization;
   readonly opset: number;
   /** onnxruntime-node against tfjs on real test images at export time. */
-  readonly verification: OnnxVerification & { tolerance: number };
+  readonly verification: OnnxVerification & { tolerance: number; accuracy: { onnx: number; tfjs: number } };
 }
 
 export interface OnnxExportRequest {
@@ -97,8 +97,26 @@ export async function exportOnnx(req: OnnxExportRequest): Promise<OnnxExportResu
   if (quantization === 'int8' && tfjsAccuracy - onnxAccuracy > 0.02) {
     throw new Error(`int8 weights cost ${((tfjsAccuracy - onnxAccuracy) * 100).toFixed(1)} accuracy points (${summary}): nothing written.`);
   }
-  const sidecar: OnnxSidecar = { ...base, verification: { ...verification, tolerance: ONNX_TOLERANCE } };
+  const sidecar: OnnxSidecar = { ...base, verification: { ...verification, tolerance: ONNX_TOLERANCE, accuracy: { onnx: onnxAccuracy, tfjs: tfjsAccuracy } } };
   writeFileAtomic(req.file, model);
   writeFileAtomic(sidecarPath(req.file), new TextEncoder().encode(JSON.stringify(sidecar, null, 2) + '\n'));
   return { file: req.file, sidecarFile: sidecarPath(req.file), bytes: statSync(req.file).size, sidecar, onnxAccuracy, tfjsAccuracy };
+}
+
+/** Real test images of both domains, preprocessed, with labels: what an export is verified on. */
+export function verificationImages(domains: readonly DatasetName[], perDomain: number, dataDir?: string): { images: Float32Array; labels: Uint8Array } {
+  const parts = domains.map((name) => {
+    const set = loadDataset(name, 'test', { limit: perDomain, dataDir });
+    return { images: preprocessBatch(set, Array.from({ length: set.count }, (_, i) => i)), labels: set.labels };
+  });
+  const images = new Float32Array(parts.reduce((a, p) => a + p.images.length, 0));
+  const labels = new Uint8Array(parts.reduce((a, p) => a + p.labels.length, 0));
+  let i = 0, j = 0;
+  for (const p of parts) {
+    images.set(p.images, i);
+    labels.set(p.labels, j);
+    i += p.images.length;
+    j += p.labels.length;
+  }
+  return { images, labels };
 }

@@ -4,7 +4,7 @@ import { createCanvas, loadImage } from '@napi-rs/canvas';
 import * as ort from 'onnxruntime-node';
 import { prepareDigit, type RgbaImage } from '@dann/data';
 import { parseCommand, runMain } from '@dann/protocol';
-import { checkModelInfo, describeModel, rank, type Ranked } from './predict.ts';
+import { checkModelInfo, describeModel, rank, SESSION_OPTIONS, type Ranked } from './predict.ts';
 
 const command = {
   name: 'classify',
@@ -49,7 +49,7 @@ runMain(async () => {
   const info = checkModelInfo(JSON.parse(readFileSync(sidecar, 'utf8')), sidecar);
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(v.model, { intraOpNumThreads: 1 });
+    session = await ort.InferenceSession.create(v.model, SESSION_OPTIONS);
   } catch (e) {
     throw new Error(`onnxruntime could not load ${v.model}: ${(e as Error).message.split('\n')[0]}`);
   }

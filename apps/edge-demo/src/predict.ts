@@ -35,3 +35,9 @@ export function checkModelInfo(info: unknown, where: string): ModelInfo {
 
 export const describeModel = (m: ModelInfo) =>
   m.training ? `${m.training.network}, ${m.training.method} ${m.training.source} -> ${m.training.target}${m.accuracy ? ` (test accuracy ${m.accuracy.source.toFixed(3)} / ${m.accuracy.target.toFixed(3)})` : ''}${m.quantization === 'int8' ? ', int8 weights' : ''}` : 'model';
+
+/**
+ * onnxruntime session options for both the CLI and the page: one thread, full graph optimisation, and an int8
+ * model's DequantizeLinear of constant weights folded once at load instead of on every call.
+ */
+export const SESSION_OPTIONS = { intraOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } } as const;

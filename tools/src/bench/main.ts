@@ -8,17 +8,20 @@ import { benchInference, inferenceReport } from './inference.ts';
 import { replaceSection } from './stats.ts';
 import { benchWire, wireReport } from './wire.ts';
 import { benchScaling, scalingReport } from './scaling.ts';
+import { benchEdge, edgeReport } from './edge.ts';
 
 const command = {
   name: 'bench',
-  summary: 'Benchmarks: training throughput with the project\'s wasm kernels against the reference, inference, gradient frame codec, distributed scaling. `all` rewrites BENCHMARKS.md.',
-  usage: 'npx nx run tools:bench -- all | train inference wire scaling [--write] [options]',
+  summary: 'Benchmarks: training throughput with the project\'s wasm kernels against the reference, inference (tfjs vs onnxruntime), the edge demo (model size, int8 accuracy, page latency), gradient frame codec, distributed scaling. `all` rewrites BENCHMARKS.md.',
+  usage: 'npx nx run tools:bench -- all | train inference edge wire scaling [--write] [options]',
   options: {
     presets: { type: 'string', description: `comma-separated presets (${PRESET_NAMES.join(', ')})`, default: PRESET_NAMES.join(',') },
     batches: { type: 'string', description: 'comma-separated batch sizes for training', default: '32,64,128' },
     methods: { type: 'string', description: 'comma-separated training methods', default: METHODS.join(',') },
     runs: { type: 'string', description: 'timed repetitions per configuration (medians with min–max)', default: '5' },
     'max-seconds': { type: 'string', description: 'time budget of one training configuration (at least 2 steps are timed)', default: '60' },
+    run: { type: 'string', description: 'the trained run the edge benchmark exports and measures', default: 'runs/main' },
+    digits: { type: 'string', description: 'digits classified in the page per model (edge)', default: '40' },
     write: { type: 'boolean', description: 'also update these benchmarks\' subsections in --out (all always does)' },
     out: { type: 'string', description: 'the Markdown file with the generated block', default: 'BENCHMARKS.md' },
   },
@@ -36,11 +39,12 @@ function machine(): string {
 }
 
 /** The benchmarks in the order their subsections appear in BENCHMARKS.md. */
-const BENCHMARKS = ['train', 'inference', 'wire', 'scaling'] as const;
+const BENCHMARKS = ['train', 'inference', 'edge', 'wire', 'scaling'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 const TITLES: Record<Benchmark, string> = {
   train: 'Training throughput: project kernels vs reference (wasm)',
-  inference: 'Inference (label path)',
+  inference: 'Inference (label path): tfjs wasm vs onnxruntime-node',
+  edge: 'Edge demo: ONNX model size, int8 accuracy, page latency in Chromium',
   wire: 'Gradient frames: encode and decode',
   scaling: 'Distributed scaling on this machine',
 };
@@ -63,6 +67,7 @@ runMain(async () => {
         methods: list<Method>('methods', v.methods, METHODS), maxSeconds: positiveInt('max-seconds', v['max-seconds']), log: (l) => console.log(l),
       }));
     } else if (b === 'inference') body = inferenceReport(await benchInference(presets, [1, 256], Math.max(runs, 5)));
+    else if (b === 'edge') body = edgeReport(await benchEdge(v.run, 10_000, positiveInt('digits', v.digits), (l) => console.log(l)));
     else if (b === 'wire') body = wireReport(1_541_612, benchWire(1_541_612, Math.max(runs, 5)));
     else body = scalingReport(64, await benchScaling([1, 2], 64, 12));
     console.log(`\n${body}\n`);

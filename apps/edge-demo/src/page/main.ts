@@ -3,7 +3,7 @@
  * it in the browser with onnxruntime-web (wasm). Preparation is the same module the Node CLI uses.
  */
 import { prepareDigit, type RgbaImage } from '@dann/data';
-import { checkModelInfo, describeModel, rank } from '../predict.ts';
+import { checkModelInfo, describeModel, rank, SESSION_OPTIONS } from '../predict.ts';
 
 type Ort = typeof import('onnxruntime-web');
 /** Served by edge-demo:serve from onnxruntime-web's dist folder; loaded at run time, not bundled. */
@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   $('model').textContent = `${describeModel(info)}; onnxruntime-web ${ort.env.versions.web}, wasm, ${ort.env.wasm.numThreads} thread(s)`;
   let session: import('onnxruntime-web').InferenceSession;
   try {
-    session = await ort.InferenceSession.create('/model.onnx', { executionProviders: ['wasm'] });
+    session = await ort.InferenceSession.create('/model.onnx', { ...SESSION_OPTIONS, intraOpNumThreads: ort.env.wasm.numThreads, executionProviders: ['wasm'] });
   } catch (e) {
     return say(`the model did not load: ${(e as Error).message}`, true);
   }

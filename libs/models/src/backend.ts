@@ -56,7 +56,7 @@ async function tryCandidate(c: Candidate, gpu: number | undefined, wasmKernels: 
     if (!(await tf.setBackend('tensorflow'))) return `${pkg} loaded but its backend did not initialise`;
     return null;
   }
-  if (c === 'wasm') registerWasmTrainingKernels(wasmKernels);
+  if (c === 'wasm') await registerWasmTrainingKernels(wasmKernels);
   if (!(await tf.setBackend(c))) return `the ${c} backend did not initialise`;
   return null;
 }

@@ -1,9 +1,13 @@
 import { backend_util, util, type KernelFunc, type TensorInfo, type Conv2DBackpropFilterAttrs } from '@tensorflow/tfjs-core';
 import { composed, type KernelScope } from './wasm-ops.ts';
+import { heapViews } from './heap.ts';
+import { DIRECT_DW_CO_MULTIPLE, runDirectDw } from './direct-conv2d-backprop-filter.ts';
 
 /**
- * dW for a 2-D convolution on the wasm backend, which lacks this kernel (tensorflow/tfjs#8474), as one
- * forward (XNNPACK) convolution with the batch as the reduction channel:
+ * dW for a 2-D convolution on the wasm backend, which lacks this kernel (tensorflow/tfjs#8474). Stride 1 with
+ * output channels a multiple of 8 (every preset's layers) runs the direct SIMD kernel
+ * (direct-conv2d-backprop-filter.ts); other shapes run one forward (XNNPACK) convolution with the batch as
+ * the reduction channel:
  *
  *   dW[kh, kw, ci, co] = sum over n, oh, ow of xPadded[n, oh*s + kh, ow*s + kw, ci] * dy[n, oh, ow, co]
  *
@@ -13,9 +17,11 @@ import { composed, type KernelScope } from './wasm-ops.ts';
  *   KH-1-top / H-OH+top; out [Co, KH, KW, Ci] flipped in space.
  * XNNPACK packs the filter on every call, so the smaller of x and dy is made the filter.
  */
-export function conv2DBackpropFilterVariant(x: TensorInfo, dy: TensorInfo, strides: number | [number, number]): 'x-input' | 'dy-input' {
+export function conv2DBackpropFilterPath(x: TensorInfo, dy: TensorInfo, strides: number | [number, number]): 'direct' | 'x-input' | 'dy-input' {
   const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
-  return sh === 1 && sw === 1 && util.sizeFromShape(x.shape) < util.sizeFromShape(dy.shape) ? 'dy-input' : 'x-input';
+  if (sh !== 1 || sw !== 1) return 'x-input';
+  if (dy.shape[3] % DIRECT_DW_CO_MULTIPLE === 0) return 'direct';
+  return util.sizeFromShape(x.shape) < util.sizeFromShape(dy.shape) ? 'dy-input' : 'x-input';
 }
 
 export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
@@ -26,8 +32,15 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => 
   const [, H, W] = x.shape;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
   const { top, left } = info.padInfo;
+  const path = conv2DBackpropFilterPath(x, dy, strides);
+  if (path === 'direct') {
+    const { out, views: [xv, dyv], outView } = heapViews(backend, [x, dy], [KH, KW, info.inChannels, info.outChannels]);
+    outView.fill(0);
+    runDirectDw(backend, { x: xv.byteOffset, dy: dyv.byteOffset, out: outView.byteOffset }, x, dy, KH, KW, top, left);
+    return out;
+  }
   return composed(backend, (s) => {
-    if (conv2DBackpropFilterVariant(x, dy, strides) === 'dy-input') {
+    if (path === 'dy-input') {
       const dyT = batchLast(s, dy); // [Co, OH, OW, N]
       const xF = s.run('Transpose', { x }, { perm: [1, 2, 0, 3] }); // [H, W, N, Ci]
       const explicit = [[0, 0], [KH - 1 - top, H - OH + top], [KW - 1 - left, W - OW + left], [0, 0]];

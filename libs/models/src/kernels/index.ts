@@ -6,6 +6,7 @@ import { batchMatMul } from './batch-matmul.ts';
 import { maxPoolGrad } from './max-pool-grad.ts';
 import { sum } from './sum.ts';
 import { identity } from './identity.ts';
+import { compileDirectDw } from './direct-conv2d-backprop-filter.ts';
 
 /**
  * Which training kernels the wasm backend uses:
@@ -41,8 +42,10 @@ function install(config: KernelConfig): void {
 /**
  * Registers a set of wasm training kernels (idempotent; switching sets between calls is allowed, the
  * benchmark does it to measure both in one process). Returns the kernel names the project provides.
+ * Async because the project set's own WebAssembly kernel is assembled first (once per process).
  */
-export function registerWasmTrainingKernels(set: WasmKernelSet = 'project'): string[] {
+export async function registerWasmTrainingKernels(set: WasmKernelSet = 'project'): Promise<string[]> {
+  if (set === 'project') await compileDirectDw();
   for (const [name, funcs] of Object.entries(MISSING)) {
     const existing = getKernel(name, 'wasm');
     if (existing && !Object.values(funcs).includes(existing.kernelFunc)) throw new Error(`tfjs now has its own wasm ${name}; the project's composed kernel should be retired.`);

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel } from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index.ts';
-import { conv2DBackpropFilterVariant } from './conv2d-backprop-filter.ts';
+import { conv2DBackpropFilterPath } from './conv2d-backprop-filter.ts';
 import { createRng, type Rng } from '@dann/data';
 import { Trainer } from '../trainer.ts';
 import { DannNetwork } from '../network.ts';
@@ -13,7 +13,7 @@ import { PRESETS } from '../architecture.ts';
 import { computeGradient } from '../step.ts';
 import { toyConfig, toyDomain } from '../testing/toy.ts';
 
-registerWasmTrainingKernels('project');
+await registerWasmTrainingKernels('project');
 
 type Shape4 = [number, number, number, number];
 
@@ -63,26 +63,35 @@ function convCases(seed: number): ConvCase[] {
       }
     }
   }
-  // The seed network's layer shapes (both Conv2DBackpropFilter formulations are exercised).
+  // Output channels a multiple of 8 (the direct dW kernel at stride 1): any input channels (4-row tiles and
+  // the 1-row tail), kernels larger than the padding, even kernels (asymmetric 'same' padding).
+  for (const pad of ['same', 'valid'] as const) {
+    for (let i = 0; i < 4; i++) {
+      const c = { n: 1 + rng.int(3), h: 4 + rng.int(10), w: 4 + rng.int(10), ci: 1 + rng.int(9), co: 8 * (1 + rng.int(2)), kh: 1 + rng.int(5), kw: 1 + rng.int(5), stride: 1, pad };
+      if (pad === 'valid' && (c.kh > c.h || c.kw > c.w)) continue;
+      cases.push(c);
+    }
+  }
+  // The seed network's layer shapes.
   cases.push({ n: 4, h: 32, w: 32, ci: 3, co: 32, kh: 3, kw: 3, stride: 1, pad: 'same' }, { n: 2, h: 15, w: 15, ci: 32, co: 64, kh: 3, kw: 3, stride: 1, pad: 'valid' });
   return cases;
 }
 
 const convInfo = (c: ConvCase) => tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.kh, c.kw, c.ci, c.co], c.stride, 1, c.pad);
 
-test('wasm Conv2DBackpropFilter (project and reference versions) matches the cpu backend (strides 1/2, same/valid, odd sizes, both formulations)', { timeout: 60_000 }, async () => {
+test('wasm Conv2DBackpropFilter (project and reference versions) matches the cpu backend (strides 1/2, same/valid, odd sizes, the direct kernel and both formulations)', { timeout: 60_000 }, async () => {
   const variants = new Set<string>();
   for (const set of ['project', 'reference'] as const) {
-    registerWasmTrainingKernels(set);
+    await registerWasmTrainingKernels(set);
     for (const [i, c] of convCases(2024).entries()) {
       const xShape: Shape4 = [c.n, c.h, c.w, c.ci];
       const dyShape = convInfo(c).outShape;
-      variants.add(conv2DBackpropFilterVariant({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
+      if (set === 'project') variants.add(conv2DBackpropFilterPath({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
       await matchesCpu(`${set} Conv2DBackpropFilter ${JSON.stringify(c)}`, () => tf.engine().runKernel('Conv2DBackpropFilter', { x: tensor(xShape, 2 * i + 1), dy: tensor(dyShape, 2 * i + 2) }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [c.kh, c.kw, c.ci, c.co] } as never) as tf.Tensor);
     }
   }
-  registerWasmTrainingKernels('project');
-  assert.deepEqual([...variants].sort(), ['dy-input', 'x-input']);
+  await registerWasmTrainingKernels('project');
+  assert.deepEqual([...variants].sort(), ['direct', 'dy-input', 'x-input']);
 });
 
 test('wasm Conv2DBackpropInput matches the cpu backend (stride 1 fast path; stride 2 falls back)', { timeout: 60_000 }, async () => {
@@ -145,12 +154,12 @@ test('wasm Identity shares its input: equal values, and disposing one leaves the
   y.dispose();
 });
 
-test('the reference set restores tfjs kernels and the project set replaces them again', () => {
+test('the reference set restores tfjs kernels and the project set replaces them again', async () => {
   const project = WASM_TRAINING_KERNELS.map((k) => getKernel(k, 'wasm')!.kernelFunc);
-  registerWasmTrainingKernels('reference');
+  await registerWasmTrainingKernels('reference');
   const reference = WASM_TRAINING_KERNELS.map((k) => getKernel(k, 'wasm')!.kernelFunc);
   WASM_TRAINING_KERNELS.forEach((k, i) => assert.notEqual(reference[i], project[i], k));
-  registerWasmTrainingKernels('project');
+  await registerWasmTrainingKernels('project');
   WASM_TRAINING_KERNELS.forEach((k, i) => assert.notEqual(getKernel(k, 'wasm')!.kernelFunc, reference[i], k));
 });
 

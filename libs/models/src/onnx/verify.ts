@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
 import type { DannNetwork } from '../network.ts';
 import { ONNX_INPUT } from './export.ts';
 
@@ -13,11 +13,12 @@ export interface OnnxRunner {
 
 /** An onnxruntime-node session (CPU, one intra-op thread unless told otherwise) over a model's bytes or file. */
 export async function openOnnx(model: Uint8Array | string, shape: { height: number; width: number; channels: number }, threads = 1): Promise<OnnxRunner> {
-  let session: ort.InferenceSession;
+  const ort = await import('onnxruntime-node'); // loaded on first use: trainers never need the native runtime
+  let session: Ort.InferenceSession;
   try {
     // disable_quant_qdq lets onnxruntime fold an int8 model's DequantizeLinear of constant weights once at load,
     // instead of on every call (paper-svhn at batch 1: 54 -> 6 ms); fp32 models are unaffected.
-    const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } };
+    const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } };
     session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
   } catch (e) {
     throw new Error(`onnxruntime could not load the model${typeof model === 'string' ? ` ${model}` : ''}: ${(e as Error).message.split('\n')[0]}`);

@@ -1,5 +1,5 @@
 import { DATASETS, type DatasetName } from '@dann/data';
-import { BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
+import { ADVERSARIAL, BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type Adversarial, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
 import { nonNegative, oneOf, positiveInt, type Command } from '@dann/protocol';
 
 export const trainCommand = {
@@ -19,6 +19,7 @@ export const trainCommand = {
     momentum: { type: 'string', description: 'SGD momentum', default: '0.9' },
     'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1', default: '1' },
     'lambda-gamma': { type: 'string', description: 'steepness gamma of the GRL schedule', default: '10' },
+    adversarial: { type: 'string', description: `dann's objective for the features: ${ADVERSARIAL.join(' | ')} (grl: gradient reversal; flip: inverted domain labels; confusion: uniform domain output)`, default: 'grl' },
     'domain-weight': { type: 'string', description: 'weight of the domain loss', default: '1' },
     'clip-norm': { type: 'string', description: 'clip gradients to this global L2 norm (0 = off)', default: '0' },
     seed: { type: 'string', description: 'seed of initialisation, data order and dropout', default: '1' },
@@ -50,6 +51,7 @@ export interface TrainOptions {
   lambdaMax: number;
   lambdaGamma: number;
   domainWeight: number;
+  adversarial: Adversarial;
   clipNorm: number;
   seed: number;
   limit?: number;
@@ -89,6 +91,7 @@ export function toTrainOptions(v: Raw): TrainOptions {
     lambdaMax: nonNegative('lambda-max', v['lambda-max']!),
     lambdaGamma: nonNegative('lambda-gamma', v['lambda-gamma']!),
     domainWeight: nonNegative('domain-weight', v['domain-weight']!),
+    adversarial: oneOf('adversarial', v.adversarial!, ADVERSARIAL),
     clipNorm: nonNegative('clip-norm', v['clip-norm']!),
     seed: positiveInt('seed', v.seed!),
     limit: v.limit === undefined ? undefined : positiveInt('limit', v.limit),

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { createRng, mixSeed } from '@dann/data';
 import { paramSpecs, type Architecture, type Layer, type ParamSpec, type Group } from './architecture.ts';
-import { gradientReversal } from './grl.ts';
+import { gradientReversal, stopGradient } from './grl.ts';
 
 let instances = 0;
 
@@ -88,9 +88,9 @@ export class DannNetwork {
     return flat;
   }
 
-  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions): tf.Tensor {
+  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions, constantWeights = false): tf.Tensor {
     let v = 0;
-    const params = this.groupVars[group];
+    const params = constantWeights ? this.groupVars[group].map((p) => stopGradient(p)) : this.groupVars[group];
     layers.forEach((layer, i) => {
       switch (layer.kind) {
         case 'conv': {
@@ -131,6 +131,14 @@ export class DannNetwork {
   /** Domain logits through the gradient reversal layer (-lambda on the way back). */
   domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions): tf.Tensor2D {
     return this.run('domain', this.arch.domain, gradientReversal(features, lambda), o) as tf.Tensor2D;
+  }
+
+  /**
+   * Domain logits without the reversal layer. `constantWeights`: the head's weights enter as constants
+   * (no gradient reaches them), so only the features are trained through this pass.
+   */
+  domainHead(features: tf.Tensor2D, o: ForwardOptions, constantWeights = false): tf.Tensor2D {
+    return this.run('domain', this.arch.domain, features, o, constantWeights) as tf.Tensor2D;
   }
 
   /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */

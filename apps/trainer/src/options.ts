@@ -11,6 +11,7 @@ export const trainCommand = {
     source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
     target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
     preset: { type: 'string', description: `network: ${PRESET_NAMES.join(' | ')}`, default: 'seed' },
+    grey: { type: 'boolean', description: 'the network sees the luminance of its inputs only (recorded in the run\'s architecture)' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
     'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
     optimizer: { type: 'string', description: `${OPTIMIZERS.join(' | ')}`, default: 'adam' },
@@ -42,6 +43,7 @@ export interface TrainOptions {
   source: DatasetName;
   target: DatasetName;
   preset: PresetName;
+  grey: boolean;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerKind;
@@ -82,6 +84,7 @@ export function toTrainOptions(v: Raw): TrainOptions {
     source: dataset('source', v.source!),
     target: dataset('target', v.target!),
     preset: oneOf('preset', v.preset!, PRESET_NAMES),
+    grey: v.grey ?? false,
     epochs: positiveInt('epochs', v.epochs!),
     batchSize: positiveInt('batch-size', v['batch-size']!),
     optimizer: oneOf('optimizer', v.optimizer!, OPTIMIZERS),

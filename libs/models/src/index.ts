@@ -1,5 +1,5 @@
-export { PRESETS, PRESET_NAMES, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
-export { DannNetwork, type ForwardOptions } from './network.ts';
+export { PRESETS, PRESET_NAMES, greyInput, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
+export { DannNetwork, greyImages, type ForwardOptions } from './network.ts';
 export { gradientReversal, stopGradient } from './grl.ts';
 export { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
 export { computeGradient, METHODS, ADVERSARIAL, type Adversarial, type Method, type StepBatch, type StepOptions, type StepResult } from './step.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientReversal } from './grl.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { PRESETS, paramSpecs, paramCount } from './architecture.ts';
+import { PRESETS, greyInput, paramSpecs, paramCount } from './architecture.ts';
 import { applyUpdate, createOptimizerState } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { Trainer } from './trainer.ts';
@@ -218,4 +218,30 @@ test('flip: the feature gradient matches finite differences of label loss + λ w
     assert.ok(Math.abs(numeric - grad[i]) < 0.03 * Math.abs(grad[i]) + 1e-4, `parameter ${i}: finite difference ${numeric}, gradient ${grad[i]}`);
   }
   net.dispose();
+});
+
+test('grey input: the network sees the preprocessed luminance image in every channel', async () => {
+  const { preprocessImage } = await import('@dann/data');
+  const { greyImages } = await import('./network.ts');
+  const rgb = toyDomain(3, 7, 'target'); // coloured 32x32x3
+  const x = preprocessBatch(rgb, [0, 1, 2]);
+  const got = greyImages(tf.tensor4d(x, [3, 32, 32, 3]));
+  const grey = got.dataSync();
+  for (let i = 0; i < 3; i++) {
+    const src = rgb.images.subarray(i * 3072, (i + 1) * 3072);
+    const lum = Uint8Array.from({ length: 1024 }, (_, p) => Math.round(0.299 * src[3 * p] + 0.587 * src[3 * p + 1] + 0.114 * src[3 * p + 2]));
+    const want = new Float32Array(3072);
+    preprocessImage(lum, 32, 32, 1, want);
+    for (let j = 0; j < 3072; j++) assert.ok(Math.abs(grey[i * 3072 + j] - want[j]) < 0.05, `image ${i} value ${j}: ${grey[i * 3072 + j]} vs ${want[j]}`);
+  }
+  got.dispose();
+  // A grey image (R = G = B) is its own luminance.
+  const g = toyDomain(2, 8, 'source');
+  const xg = preprocessBatch(g, [0, 1]);
+  const same = greyImages(tf.tensor4d(xg, [2, 32, 32, 3]));
+  same.dataSync().forEach((v, j) => assert.ok(Math.abs(v - xg[j]) < 1e-4));
+  same.dispose();
+  const arch = greyInput(architectureOf(toyConfig()));
+  assert.equal(arch.input.grey, true);
+  assert.equal(paramSpecs(arch).length, paramSpecs(architectureOf(toyConfig())).length);
 });

@@ -9,7 +9,8 @@
 # then tools:evaluate on the full test sets and tools:plot. $JOBS runs at a time (one per core: wasm uses
 # one thread). A run whose log ends with "done:" is skipped, so an interrupted script can be rerun.
 #
-# usage: bash scripts/dann-experiments.sh            (OUT=runs/exp LIMIT=20000 SEEDS="1 2" JOBS=2)
+# usage: bash scripts/dann-experiments.sh            (OUT=runs/exp LIMIT=20000 SEEDS="1 2" JOBS=2 PAIRS="synth:mnist mnist:mnistm"
+#                                                      DANN_OPTS="--lambda-max 1 --clip-norm 5" PHASE2_OPTS=)
 set -euo pipefail
 OUT=${OUT:-runs/exp}
 LIMIT=${LIMIT:-20000}
@@ -18,6 +19,8 @@ JOBS=${JOBS:-2}
 SO_EPOCHS=${SO_EPOCHS:-3}
 MORE_EPOCHS=${MORE_EPOCHS:-2}
 DANN_OPTS=${DANN_OPTS:---lambda-max 1 --clip-norm 5}
+# Options of both warm-started runs (dann and so+), e.g. --grey: the comparison stays DANN against the same training without it.
+PHASE2_OPTS=${PHASE2_OPTS:-}
 PRESET=${PRESET:-paper}
 PAIRS=${PAIRS:-synth:mnist mnist:mnistm}
 mkdir -p "$OUT/logs"
@@ -40,8 +43,8 @@ phase1() {
 phase2() {
   for pair in $PAIRS; do for seed in $SEEDS; do
     s=${pair%%:*}; t=${pair##*:}; from=$OUT/$s-$t-so-$seed
-    echo "$s-$t-dann-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS"
-    echo "$s-$t-so+-$seed --method source-only --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from --clip-norm 5"
+    echo "$s-$t-dann-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS $PHASE2_OPTS"
+    echo "$s-$t-so+-$seed --method source-only --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from --clip-norm 5 $PHASE2_OPTS"
   done; done
 }
 

@@ -21,6 +21,7 @@ export const trainCommand = {
     'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1', default: '1' },
     'lambda-gamma': { type: 'string', description: 'steepness gamma of the GRL schedule', default: '10' },
     adversarial: { type: 'string', description: `dann's objective for the features: ${ADVERSARIAL.join(' | ')} (grl: gradient reversal; flip: inverted domain labels; confusion: uniform domain output)`, default: 'grl' },
+    'target-entropy': { type: 'string', description: 'dann: weight of the entropy of the predictions on the target batch (0 = off)', default: '0' },
     'domain-weight': { type: 'string', description: 'weight of the domain loss', default: '1' },
     'clip-norm': { type: 'string', description: 'clip gradients to this global L2 norm (0 = off)', default: '0' },
     seed: { type: 'string', description: 'seed of initialisation, data order and dropout', default: '1' },
@@ -54,6 +55,7 @@ export interface TrainOptions {
   lambdaGamma: number;
   domainWeight: number;
   adversarial: Adversarial;
+  targetEntropy: number;
   clipNorm: number;
   seed: number;
   limit?: number;
@@ -95,6 +97,7 @@ export function toTrainOptions(v: Raw): TrainOptions {
     lambdaGamma: nonNegative('lambda-gamma', v['lambda-gamma']!),
     domainWeight: nonNegative('domain-weight', v['domain-weight']!),
     adversarial: oneOf('adversarial', v.adversarial!, ADVERSARIAL),
+    targetEntropy: nonNegative('target-entropy', v['target-entropy']!),
     clipNorm: nonNegative('clip-norm', v['clip-norm']!),
     seed: positiveInt('seed', v.seed!),
     limit: v.limit === undefined ? undefined : positiveInt('limit', v.limit),

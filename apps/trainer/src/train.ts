@@ -11,7 +11,7 @@ function trainConfig(o: TrainOptions): TrainConfig {
     preset: o.preset, ...(o.grey ? { architecture: greyInput(PRESETS[o.preset]) } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, momentum: o.momentum, clipNorm: o.clipNorm },
     lr: o.lr, lrSchedule: o.lrSchedule, lambdaMax: o.lambdaMax, lambdaGamma: o.lambdaGamma,
-    domainWeight: o.domainWeight, adversarial: o.adversarial, seed: o.seed, frozen: o.freeze,
+    domainWeight: o.domainWeight, adversarial: o.adversarial, ...(o.targetEntropy > 0 ? { targetEntropy: o.targetEntropy } : {}), seed: o.seed, frozen: o.freeze,
   };
 }
 

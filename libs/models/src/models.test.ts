@@ -245,3 +245,39 @@ test('grey input: the network sees the preprocessed luminance image in every cha
   assert.equal(arch.input.grey, true);
   assert.equal(paramSpecs(arch).length, paramSpecs(architectureOf(toyConfig())).length);
 });
+
+test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', () => {
+  const base = toyConfig().architecture!;
+  const arch = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const weights = DannNetwork.initialWeights(arch, 6);
+  const net = new DannNetwork(arch, weights);
+  const src = toyDomain(5, 1, 'source'), tgt = toyDomain(7, 2, 'target');
+  const source = preprocessBatch(src, [0, 1, 2, 3, 4]), target = preprocessBatch(tgt, [0, 1, 2, 3, 4, 5, 6]);
+  const sourceLabels = Uint8Array.from([0, 1, 2, 3, 4], (i) => src.labels[i]);
+  const beta = 0.7;
+  const step = (targetEntropy: number) => computeGradient(net, { source, target, sourceLabels }, { method: 'dann', lambda: 0.5, targetEntropy, seed: 1 }).gradient;
+  const plain = step(0), withEntropy = step(beta);
+  const entropy = (w: Float32Array) => {
+    net.setWeights(w);
+    return tf.tidy(() => {
+      const p = tf.softmax(net.labelLogits(net.features(tf.tensor4d(target, [7, 32, 32, 3]), { training: false }), { training: false }));
+      return tf.neg(tf.mean(tf.sum(tf.mul(p, tf.log(p)), 1))).dataSync()[0];
+    });
+  };
+  const label = net.specs.filter((s) => s.group === 'label');
+  const domain = net.specs.filter((s) => s.group === 'domain');
+  // The domain head does not see the entropy term.
+  for (let i = domain[0].offset; i < net.size; i++) assert.ok(Math.abs(withEntropy[i] - plain[i]) <= 1e-6 * Math.max(1, Math.abs(plain[i])));
+  const from = label[0].offset, to = label.at(-1)!.offset + label.at(-1)!.size;
+  const added = [...Array(to - from).keys()].map((k) => from + k).sort((a, b) => Math.abs(withEntropy[b] - plain[b]) - Math.abs(withEntropy[a] - plain[a])).slice(0, 6);
+  const eps = 1e-2;
+  for (const i of added) {
+    const plus = Float32Array.from(weights), minus = Float32Array.from(weights);
+    plus[i] += eps;
+    minus[i] -= eps;
+    const numeric = (beta * (entropy(plus) - entropy(minus))) / (2 * eps);
+    const got = withEntropy[i] - plain[i];
+    assert.ok(Math.abs(numeric - got) < 0.03 * Math.abs(got) + 1e-4, `parameter ${i}: finite difference ${numeric}, gradient ${got}`);
+  }
+  net.dispose();
+});

@@ -39,6 +39,12 @@ export interface StepOptions {
   readonly adversarial?: Adversarial;
   /** Weight of the domain loss in the total (1 in the paper). */
   readonly domainWeight?: number;
+  /**
+   * dann only: weight of the mean entropy of the label head's predictions on the target batch (conditional
+   * entropy minimisation, Grandvalet & Bengio 2005; as in VADA, Shu et al. 2018): pushes target samples
+   * away from the class boundaries. 0 or absent: off.
+   */
+  readonly targetEntropy?: number;
   /** Seeds this step's dropout masks. */
   readonly seed: number;
 }
@@ -108,7 +114,14 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo) : net.domainHead(stopGradient(features), fo));
     domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(domainTargets, domainLogits) as tf.Scalar);
     kept.push(domainLogits, domainLoss);
-    const total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
+    let total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
+    const entropyWeight = o.targetEntropy ?? 0;
+    if (entropyWeight > 0) {
+      const targetFo = { ...fo, rowIds: rowIds?.subarray(ns) };
+      const logits = net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), targetFo);
+      const entropy = tf.neg(tf.mean(tf.sum(tf.mul(tf.softmax(logits), tf.logSoftmax(logits)), 1)));
+      total = tf.add(total, tf.mul(entropy, entropyWeight)) as tf.Scalar;
+    }
     if (adversarial === 'grl' || o.lambda === 0) return total;
     const fooled = net.domainHead(features, fo, true);
     const wanted = adversarial === 'flip' ? tf.sub(1, domainTargets) : tf.fill([ns + nt, 2], 0.5);

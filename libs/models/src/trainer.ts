@@ -27,6 +27,8 @@ export interface TrainConfig {
   readonly domainWeight: number;
   /** The feature extractor's adversarial objective (DANN); `grl` when absent, as in configs written before it existed. */
   readonly adversarial?: Adversarial;
+  /** Weight of the target prediction entropy (DANN); 0 when absent. */
+  readonly targetEntropy?: number;
   /** Seeds initialisation, data order and dropout. */
   readonly seed: number;
   /** Parameter groups left unchanged (e.g. features after a warm start). */
@@ -174,7 +176,7 @@ export class Trainer {
     const target = dann ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE)) : undefined;
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
     const ids = perSampleDropout ? { source: sourceIdx, target: targetIdx } : undefined;
-    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, adversarial: this.config.adversarial, domainWeight: this.config.domainWeight, seed });
+    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, adversarial: this.config.adversarial, targetEntropy: this.config.targetEntropy, domainWeight: this.config.domainWeight, seed });
     for (const spec of this.net.specs) {
       if (this.config.frozen?.includes(spec.group)) result.gradient.fill(0, spec.offset, spec.offset + spec.size);
     }

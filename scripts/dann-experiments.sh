@@ -48,9 +48,13 @@ phase2() {
   for pair in $PAIRS; do for seed in $SEEDS; do
     s=${pair%%:*}; t=${pair##*:}; from=$OUT/$s-$t-so-$seed
     echo "$s-$t-dann-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS $PHASE2_OPTS"
-    if [ -n "$ABLATION_OPTS" ]; then echo "$s-$t-abl-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS $PHASE2_OPTS $ABLATION_OPTS"; fi
     echo "$s-$t-so+-$seed --method source-only --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from --clip-norm 5 $PHASE2_OPTS"
   done; done
+  # The ablations last: the main comparison is complete first.
+  if [ -n "$ABLATION_OPTS" ]; then for pair in $PAIRS; do for seed in $SEEDS; do
+    s=${pair%%:*}; t=${pair##*:}; from=$OUT/$s-$t-so-$seed
+    echo "$s-$t-abl-$seed --method dann --source $s --target $t --epochs $MORE_EPOCHS --seed $seed --init-from $from $DANN_OPTS $PHASE2_OPTS $ABLATION_OPTS"
+  done; done; fi
 }
 
 phase1 | run_jobs

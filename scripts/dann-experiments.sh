@@ -30,8 +30,9 @@ PAIRS=${PAIRS:-synth:mnist mnist:mnistm}
 mkdir -p "$OUT/logs"
 
 # One job per line: NAME then trainer options.
+# (Trailing blanks are stripped: xargs -L would join a line ending in one with the next.)
 run_jobs() {
-  xargs -P "$JOBS" -L 1 bash -c '
+  sed 's/[[:space:]]*$//' | xargs -P "$JOBS" -L 1 bash -c '
     name=$0; log='"$OUT"'/logs/$name.log
     if [ -f "$log" ] && grep -q "^done:" "$log"; then echo "skip $name (done)"; exit 0; fi
     echo "train $name"

@@ -51,25 +51,22 @@ test('a bad option is one line on stderr and exit code 1; --usage documents ever
   assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
 });
 
-test('warm start by position into paper-deep, with grey input and a non-saturating adversarial loss recorded in the run', { timeout: 300_000 }, () => {
+test('grey input, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
   try {
-    const common = ['--limit', '48', '--val-count', '16', '--batch-size', '16', '--epochs', '1', '--eval-limit', '16', '--backend', 'wasm'];
+    const common = ['--preset', 'paper', '--limit', '48', '--val-count', '16', '--batch-size', '16', '--epochs', '1', '--eval-limit', '16', '--backend', 'wasm'];
     const env = { DANN_DATA_DIR: join(dir, 'data') };
-    const first = train(['--method', 'source-only', '--preset', 'paper', ...common, '--out', join(dir, 'so')], env);
+    const first = train(['--method', 'source-only', ...common, '--out', join(dir, 'so')], env);
     assert.equal(first.status, 0, first.stderr + first.stdout);
-    const out = join(dir, 'deep');
-    const r = train(['--method', 'dann', '--preset', 'paper-deep', '--grey', '--adversarial', 'confusion', '--target-entropy', '0.1', '--init-from', join(dir, 'so'), ...common, '--out', out], env);
+    const out = join(dir, 'grey');
+    const r = train(['--method', 'dann', '--grey', '--adversarial', 'confusion', '--target-entropy', '0.1', '--init-from', join(dir, 'so'), ...common, '--out', out], env);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /feature extractor and label head \(by position: paper -> paper-deep-grey\)/);
+    assert.match(r.stdout, /warm start from .*: feature extractor and label head/);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.train.adversarial, 'confusion');
     assert.equal(config.train.targetEntropy, 0.1);
     assert.equal(config.train.architecture.input.grey, true);
-    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-deep-grey');
-    const bad = train(['--method', 'dann', '--preset', 'seed', '--init-from', join(dir, 'so'), ...common, '--out', join(dir, 'bad')], env);
-    assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /--init-from .*: its network \(paper\) does not match this one at features\/0_conv\/kernel\./);
+    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

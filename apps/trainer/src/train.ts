@@ -15,28 +15,19 @@ function trainConfig(o: TrainOptions): TrainConfig {
   };
 }
 
-/**
- * Copies the feature extractor and label head of a trained run into fresh weights: by tensor name, or by
- * position where the two networks differ only in where the features end (paper and paper-deep: the same
- * label path, the domain head reading another layer).
- */
+/** Copies the feature extractor and label head of a trained run into fresh weights. */
 function warmStart(trainer: Trainer, dir: string, log: (l: string) => void): void {
   const file = existsSync(join(dir, 'best.bin')) ? join(dir, 'best.bin') : join(dir, 'checkpoint.bin');
   const c = loadCheckpoint<TrainConfig>(file);
-  const from = paramSpecs(architectureOf(c.config)).filter((s) => s.group !== 'domain');
-  const mine = trainer.net.specs.filter((s) => s.group !== 'domain');
-  const byName = mine.map((spec) => from.find((s) => s.name === spec.name && s.size === spec.size));
-  const byOrder = mine.length === from.length && mine.every((s, i) => s.shape.join('x') === from[i].shape.join('x'));
-  if (byName.some((s) => !s) && !byOrder) {
-    const bad = mine.find((_, i) => !byName[i])!;
-    throw new Error(`--init-from ${dir}: its network (${c.arch}) does not match this one at ${bad.name}.`);
-  }
-  mine.forEach((spec, i) => {
-    const src = byName.every(Boolean) ? byName[i]! : from[i];
+  const from = paramSpecs(architectureOf(c.config));
+  for (const spec of trainer.net.specs) {
+    if (spec.group === 'domain') continue;
+    const src = from.find((s) => s.name === spec.name);
+    if (!src || src.size !== spec.size) throw new Error(`--init-from ${dir}: its network (${c.arch}) does not match this one at ${spec.name}.`);
     trainer.weights.set(c.weights.subarray(src.offset, src.offset + src.size), spec.offset);
-  });
+  }
   trainer.net.setWeights(trainer.weights);
-  log(`warm start from ${file} (step ${c.step}): feature extractor and label head${byName.every(Boolean) ? '' : ` (by position: ${c.arch} -> ${trainer.net.arch.name})`}`);
+  log(`warm start from ${file} (step ${c.step}): feature extractor and label head`);
 }
 
 runMain(async () => {

@@ -54,14 +54,6 @@ export const PRESETS = {
     label: [dense(100), dense(100), dense(10, 'linear')],
     domain: [dense(100), dense(2, 'linear')],
   },
-  'paper-deep': {
-    name: 'paper-deep',
-    source: 'the paper MNIST network with the GRL after the label path\'s two hidden layers: conv5x5x32-pool-conv5x5x48-pool-fc100-fc100 features; label fc10; domain fc100-fc2 on the 100-d layer. Same label path and parameter order as paper (warm starts from it)',
-    input,
-    features: [conv(32, 5, 'same'), pool(2), conv(48, 5, 'same'), pool(2), flatten, dense(100), dense(100)],
-    label: [dense(10, 'linear')],
-    domain: [dense(100), dense(2, 'linear')],
-  },
   'paper-svhn': {
     name: 'paper-svhn',
     source: 'Ganin & Lempitsky 2015 SVHN network: conv5x5x64-pool3/2-conv5x5x64-pool3/2-conv5x5x128; label fc3072-fc2048-fc10; domain fc1024-fc1024-fc2',

@@ -1,5 +1,5 @@
 import { DATASETS, type DatasetName } from '@dann/data';
-import { BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
+import { ADVERSARIAL, BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type Adversarial, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
 import { nonNegative, oneOf, positiveInt, type Command } from '@dann/protocol';
 
 export const trainCommand = {
@@ -11,6 +11,7 @@ export const trainCommand = {
     source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
     target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
     preset: { type: 'string', description: `network: ${PRESET_NAMES.join(' | ')}`, default: 'seed' },
+    grey: { type: 'boolean', description: 'the network sees the luminance of its inputs only (recorded in the run\'s architecture)' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
     'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
     optimizer: { type: 'string', description: `${OPTIMIZERS.join(' | ')}`, default: 'adam' },
@@ -19,6 +20,8 @@ export const trainCommand = {
     momentum: { type: 'string', description: 'SGD momentum', default: '0.9' },
     'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1', default: '1' },
     'lambda-gamma': { type: 'string', description: 'steepness gamma of the GRL schedule', default: '10' },
+    adversarial: { type: 'string', description: `dann's objective for the features: ${ADVERSARIAL.join(' | ')} (grl: gradient reversal; flip: inverted domain labels; confusion: uniform domain output)`, default: 'grl' },
+    'target-entropy': { type: 'string', description: 'dann: weight of the entropy of the predictions on the target batch (0 = off)', default: '0' },
     'domain-weight': { type: 'string', description: 'weight of the domain loss', default: '1' },
     'clip-norm': { type: 'string', description: 'clip gradients to this global L2 norm (0 = off)', default: '0' },
     seed: { type: 'string', description: 'seed of initialisation, data order and dropout', default: '1' },
@@ -41,6 +44,7 @@ export interface TrainOptions {
   source: DatasetName;
   target: DatasetName;
   preset: PresetName;
+  grey: boolean;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerKind;
@@ -50,6 +54,8 @@ export interface TrainOptions {
   lambdaMax: number;
   lambdaGamma: number;
   domainWeight: number;
+  adversarial: Adversarial;
+  targetEntropy: number;
   clipNorm: number;
   seed: number;
   limit?: number;
@@ -80,6 +86,7 @@ export function toTrainOptions(v: Raw): TrainOptions {
     source: dataset('source', v.source!),
     target: dataset('target', v.target!),
     preset: oneOf('preset', v.preset!, PRESET_NAMES),
+    grey: v.grey ?? false,
     epochs: positiveInt('epochs', v.epochs!),
     batchSize: positiveInt('batch-size', v['batch-size']!),
     optimizer: oneOf('optimizer', v.optimizer!, OPTIMIZERS),
@@ -89,6 +96,8 @@ export function toTrainOptions(v: Raw): TrainOptions {
     lambdaMax: nonNegative('lambda-max', v['lambda-max']!),
     lambdaGamma: nonNegative('lambda-gamma', v['lambda-gamma']!),
     domainWeight: nonNegative('domain-weight', v['domain-weight']!),
+    adversarial: oneOf('adversarial', v.adversarial!, ADVERSARIAL),
+    targetEntropy: nonNegative('target-entropy', v['target-entropy']!),
     clipNorm: nonNegative('clip-norm', v['clip-norm']!),
     seed: positiveInt('seed', v.seed!),
     limit: v.limit === undefined ? undefined : positiveInt('limit', v.limit),

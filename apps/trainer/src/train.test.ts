@@ -50,3 +50,24 @@ test('a bad option is one line on stderr and exit code 1; --usage documents ever
   for (const opt of ['--method', '--lambda-max', '--init-from', '--limit', '--backend', '--gpu', '--strict-device']) assert.ok(help.stdout.includes(opt), opt);
   assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
 });
+
+test('grey input, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
+  try {
+    const common = ['--preset', 'paper', '--limit', '48', '--val-count', '16', '--batch-size', '16', '--epochs', '1', '--eval-limit', '16', '--backend', 'wasm'];
+    const env = { DANN_DATA_DIR: join(dir, 'data') };
+    const first = train(['--method', 'source-only', ...common, '--out', join(dir, 'so')], env);
+    assert.equal(first.status, 0, first.stderr + first.stdout);
+    const out = join(dir, 'grey');
+    const r = train(['--method', 'dann', '--grey', '--adversarial', 'confusion', '--target-entropy', '0.1', '--init-from', join(dir, 'so'), ...common, '--out', out], env);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /warm start from .*: feature extractor and label head/);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+    assert.equal(config.train.adversarial, 'confusion');
+    assert.equal(config.train.targetEntropy, 0.1);
+    assert.equal(config.train.architecture.input.grey, true);
+    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,17 +1,17 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, sliceSet } from '@dann/data';
-import { evaluate, loadCheckpoint, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
+import { evaluate, greyInput, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
 import { parseCommand, runMain } from '@dann/protocol';
 import { toTrainOptions, trainCommand, type TrainOptions } from './options.ts';
 import { Progress } from './progress.ts';
 
 function trainConfig(o: TrainOptions): TrainConfig {
   return {
-    preset: o.preset, method: o.method, epochs: o.epochs, batchSize: o.batchSize,
+    preset: o.preset, ...(o.grey ? { architecture: greyInput(PRESETS[o.preset]) } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, momentum: o.momentum, clipNorm: o.clipNorm },
     lr: o.lr, lrSchedule: o.lrSchedule, lambdaMax: o.lambdaMax, lambdaGamma: o.lambdaGamma,
-    domainWeight: o.domainWeight, seed: o.seed, frozen: o.freeze,
+    domainWeight: o.domainWeight, adversarial: o.adversarial, ...(o.targetEntropy > 0 ? { targetEntropy: o.targetEntropy } : {}), seed: o.seed, frozen: o.freeze,
   };
 }
 

@@ -10,7 +10,18 @@ export interface Architecture {
   readonly name: string;
   /** Where the architecture comes from. */
   readonly source: string;
-  readonly input: { readonly height: number; readonly width: number; readonly channels: number };
+  readonly input: {
+    readonly height: number;
+    readonly width: number;
+    readonly channels: number;
+    /**
+     * The network first replaces each preprocessed RGB image by its luminance (0.299 R + 0.587 G + 0.114 B),
+     * standardised again per image and repeated in the 3 channels: colour cannot tell the domains apart.
+     * Part of the network, so every use of a checkpoint (evaluation, plots, export) sees the same input.
+     * The parameter layout is that of the RGB network.
+     */
+    readonly grey?: boolean;
+  };
   /** Ends in the feature layer that the GRL and the domain head read. */
   readonly features: readonly Layer[];
   /** Ends in 10 logits. */
@@ -54,6 +65,11 @@ export const PRESETS = {
 } as const satisfies Record<string, Architecture>;
 
 export type PresetName = keyof typeof PRESETS;
+
+/** `arch` on grey (luminance) inputs; same parameters, so it can warm start from the RGB network. */
+export function greyInput(arch: Architecture): Architecture {
+  return arch.input.grey ? arch : { ...arch, name: `${arch.name}-grey`, source: `${arch.source}; grey (luminance) input`, input: { ...arch.input, grey: true } };
+}
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 export type Group = 'features' | 'label' | 'domain';

@@ -1,8 +1,8 @@
-export { PRESETS, PRESET_NAMES, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
-export { DannNetwork, type ForwardOptions } from './network.ts';
-export { gradientReversal } from './grl.ts';
+export { PRESETS, PRESET_NAMES, greyInput, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
+export { DannNetwork, greyImages, type ForwardOptions } from './network.ts';
+export { gradientReversal, stopGradient } from './grl.ts';
 export { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-export { computeGradient, METHODS, type Method, type StepBatch, type StepOptions, type StepResult } from './step.ts';
+export { computeGradient, METHODS, ADVERSARIAL, type Adversarial, type Method, type StepBatch, type StepOptions, type StepResult } from './step.ts';
 export { applyUpdate, createOptimizerState, l2norm, OPTIMIZERS, type OptimizerConfig, type OptimizerKind, type OptimizerState, type UpdateInfo } from './optimizer.ts';
 export { saveCheckpoint, loadCheckpoint, encodeCheckpoint, decodeCheckpoint, type Checkpoint } from './checkpoint.ts';
 export { evaluate, type Evaluation } from './evaluate.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientReversal } from './grl.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { PRESETS, paramSpecs, paramCount } from './architecture.ts';
+import { PRESETS, greyInput, paramSpecs, paramCount } from './architecture.ts';
 import { applyUpdate, createOptimizerState } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { Trainer } from './trainer.ts';
@@ -156,5 +156,128 @@ test('with sample ids, a batch split in two gives the whole batch\'s gradient (s
     scale = Math.max(scale, Math.abs(whole[i]));
   }
   assert.ok(diff / scale < 1e-5, `relative difference ${diff / scale}`);
+  net.dispose();
+});
+
+test('flip / confusion: label and domain heads get the GRL gradients; the features get the adversarial loss\'s gradient', () => {
+  const config = toyConfig();
+  const arch = architectureOf(config);
+  const net = new DannNetwork(arch, DannNetwork.initialWeights(arch, 3));
+  const src = toyDomain(8, 1, 'source'), tgt = toyDomain(8, 2, 'target');
+  const idx = Uint32Array.from({ length: 8 }, (_, i) => i);
+  const batch = { source: preprocessBatch(src, idx), target: preprocessBatch(tgt, idx), sourceLabels: Uint8Array.from(idx, (i) => src.labels[i]), ids: { source: idx, target: idx } };
+  const g = (adversarial: 'grl' | 'flip' | 'confusion', lambda: number) => computeGradient(net, batch, { method: 'dann', lambda, adversarial, domainWeight: 0.8, seed: 11 }).gradient;
+  const grl = g('grl', 0.7), flip = g('flip', 0.7), confusion = g('confusion', 0.7), labelOnly = g('grl', 0);
+  const features = net.specs.filter((s) => s.group === 'features');
+  const featureEnd = features.at(-1)!.offset + features.at(-1)!.size;
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>, from: number, to: number) => {
+    let d = 0, s = 0;
+    for (let i = from; i < to; i++) d = Math.max(d, Math.abs(a[i] - b[i])), s = Math.max(s, Math.abs(b[i]));
+    return d / s;
+  };
+  // Heads: identical to GRL's (the head sees the domain loss only; the label path is untouched).
+  assert.ok(maxDiff(flip, grl, featureEnd, net.size) < 1e-5);
+  assert.ok(maxDiff(confusion, grl, featureEnd, net.size) < 1e-5);
+  // Features differ from GRL's, and per logit gradient p - 1/2 = ((p - y) + (p - (1 - y))) / 2:
+  // confusion = labelOnly + (flip - grl) / 2.
+  assert.ok(maxDiff(flip, grl, 0, featureEnd) > 0.01);
+  const expected = Float32Array.from(labelOnly, (v, i) => v + (flip[i] - grl[i]) / 2);
+  assert.ok(maxDiff(confusion, expected, 0, featureEnd) < 1e-4, `confusion vs (flip - grl) / 2: ${maxDiff(confusion, expected, 0, featureEnd)}`);
+  net.dispose();
+});
+
+test('flip: the feature gradient matches finite differences of label loss + λ w x CE(flipped domain labels) with the head fixed', () => {
+  const base = toyConfig().architecture!;
+  const arch = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const weights = DannNetwork.initialWeights(arch, 4);
+  const net = new DannNetwork(arch, weights);
+  const src = toyDomain(6, 1, 'source'), tgt = toyDomain(6, 2, 'target');
+  const idx = Uint32Array.from({ length: 6 }, (_, i) => i);
+  const source = preprocessBatch(src, idx), target = preprocessBatch(tgt, idx), sourceLabels = Uint8Array.from(idx, (i) => src.labels[i]);
+  const lambda = 0.6, domainWeight = 0.5;
+  const grad = computeGradient(net, { source, target, sourceLabels }, { method: 'dann', lambda, domainWeight, adversarial: 'flip', seed: 1 }).gradient;
+  const objective = (w: Float32Array) => {
+    net.setWeights(w);
+    return tf.tidy(() => {
+      const fo = { training: false };
+      const f = net.features(tf.concat([tf.tensor4d(source, [6, 32, 32, 3]), tf.tensor4d(target, [6, 32, 32, 3])]), fo);
+      const labelLoss = tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(sourceLabels, 'int32'), 10), net.labelLogits(tf.slice(f, [0, 0], [6, -1]), fo));
+      const flipped = tf.tensor2d([...Array(6).fill([0, 1]), ...Array(6).fill([1, 0])]);
+      const fool = tf.losses.softmaxCrossEntropy(flipped, net.domainHead(f, fo));
+      return tf.add(labelLoss, tf.mul(fool, lambda * domainWeight)).dataSync()[0];
+    });
+  };
+  const featureSize = net.specs.filter((s) => s.group === 'features').reduce((a, s) => a + s.size, 0);
+  const largest = [...grad.subarray(0, featureSize).keys()].sort((a, b) => Math.abs(grad[b]) - Math.abs(grad[a])).slice(0, 6);
+  const eps = 1e-2;
+  for (const i of largest) {
+    const plus = Float32Array.from(weights), minus = Float32Array.from(weights);
+    plus[i] += eps;
+    minus[i] -= eps;
+    const numeric = (objective(plus) - objective(minus)) / (2 * eps);
+    assert.ok(Math.abs(numeric - grad[i]) < 0.03 * Math.abs(grad[i]) + 1e-4, `parameter ${i}: finite difference ${numeric}, gradient ${grad[i]}`);
+  }
+  net.dispose();
+});
+
+test('grey input: the network sees the preprocessed luminance image in every channel', async () => {
+  const { preprocessImage } = await import('@dann/data');
+  const { greyImages } = await import('./network.ts');
+  const rgb = toyDomain(3, 7, 'target'); // coloured 32x32x3
+  const x = preprocessBatch(rgb, [0, 1, 2]);
+  const got = greyImages(tf.tensor4d(x, [3, 32, 32, 3]));
+  const grey = got.dataSync();
+  for (let i = 0; i < 3; i++) {
+    const src = rgb.images.subarray(i * 3072, (i + 1) * 3072);
+    const lum = Uint8Array.from({ length: 1024 }, (_, p) => Math.round(0.299 * src[3 * p] + 0.587 * src[3 * p + 1] + 0.114 * src[3 * p + 2]));
+    const want = new Float32Array(3072);
+    preprocessImage(lum, 32, 32, 1, want);
+    for (let j = 0; j < 3072; j++) assert.ok(Math.abs(grey[i * 3072 + j] - want[j]) < 0.05, `image ${i} value ${j}: ${grey[i * 3072 + j]} vs ${want[j]}`);
+  }
+  got.dispose();
+  // A grey image (R = G = B) is its own luminance.
+  const g = toyDomain(2, 8, 'source');
+  const xg = preprocessBatch(g, [0, 1]);
+  const same = greyImages(tf.tensor4d(xg, [2, 32, 32, 3]));
+  same.dataSync().forEach((v, j) => assert.ok(Math.abs(v - xg[j]) < 1e-4));
+  same.dispose();
+  const arch = greyInput(architectureOf(toyConfig()));
+  assert.equal(arch.input.grey, true);
+  assert.equal(paramSpecs(arch).length, paramSpecs(architectureOf(toyConfig())).length);
+});
+
+test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', () => {
+  const base = toyConfig().architecture!;
+  const arch = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const weights = DannNetwork.initialWeights(arch, 6);
+  const net = new DannNetwork(arch, weights);
+  const src = toyDomain(5, 1, 'source'), tgt = toyDomain(7, 2, 'target');
+  const source = preprocessBatch(src, [0, 1, 2, 3, 4]), target = preprocessBatch(tgt, [0, 1, 2, 3, 4, 5, 6]);
+  const sourceLabels = Uint8Array.from([0, 1, 2, 3, 4], (i) => src.labels[i]);
+  const beta = 0.7;
+  const step = (targetEntropy: number) => computeGradient(net, { source, target, sourceLabels }, { method: 'dann', lambda: 0.5, targetEntropy, seed: 1 }).gradient;
+  const plain = step(0), withEntropy = step(beta);
+  const entropy = (w: Float32Array) => {
+    net.setWeights(w);
+    return tf.tidy(() => {
+      const p = tf.softmax(net.labelLogits(net.features(tf.tensor4d(target, [7, 32, 32, 3]), { training: false }), { training: false }));
+      return tf.neg(tf.mean(tf.sum(tf.mul(p, tf.log(p)), 1))).dataSync()[0];
+    });
+  };
+  const label = net.specs.filter((s) => s.group === 'label');
+  const domain = net.specs.filter((s) => s.group === 'domain');
+  // The domain head does not see the entropy term.
+  for (let i = domain[0].offset; i < net.size; i++) assert.ok(Math.abs(withEntropy[i] - plain[i]) <= 1e-6 * Math.max(1, Math.abs(plain[i])));
+  const from = label[0].offset, to = label.at(-1)!.offset + label.at(-1)!.size;
+  const added = [...Array(to - from).keys()].map((k) => from + k).sort((a, b) => Math.abs(withEntropy[b] - plain[b]) - Math.abs(withEntropy[a] - plain[a])).slice(0, 6);
+  const eps = 1e-2;
+  for (const i of added) {
+    const plus = Float32Array.from(weights), minus = Float32Array.from(weights);
+    plus[i] += eps;
+    minus[i] -= eps;
+    const numeric = (beta * (entropy(plus) - entropy(minus))) / (2 * eps);
+    const got = withEntropy[i] - plain[i];
+    assert.ok(Math.abs(numeric - got) < 0.03 * Math.abs(got) + 1e-4, `parameter ${i}: finite difference ${numeric}, gradient ${got}`);
+  }
   net.dispose();
 });

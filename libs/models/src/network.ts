@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { createRng, mixSeed } from '@dann/data';
 import { paramSpecs, type Architecture, type Layer, type ParamSpec, type Group } from './architecture.ts';
-import { gradientReversal } from './grl.ts';
+import { gradientReversal, stopGradient } from './grl.ts';
 
 let instances = 0;
 
@@ -25,6 +25,22 @@ function dropoutMask(shape: number[], rate: number, seed: number, rowIds?: Uint3
   for (let i = 0; i < u.length; i++) u[i] = u[i] < keep ? scale : 0;
   return tf.tensor(u, shape);
 }
+/**
+ * Luminance of NHWC RGB images, standardised per image as the preprocessing does ((y - mean) / max(std,
+ * 1/sqrt(N))), repeated in the 3 channels. Luminance is affine in the input, so this equals preprocessing
+ * the luminance of the original image.
+ */
+export function greyImages(x: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [n, h, w, c] = x.shape;
+    if (c !== 3) throw new Error(`grey input needs RGB images, got ${c} channels.`);
+    const lum = tf.sum(tf.mul(x, tf.tensor1d([0.299, 0.587, 0.114])), -1, true);
+    const { mean, variance } = tf.moments(lum, [1, 2, 3], true);
+    const grey = tf.div(tf.sub(lum, mean), tf.maximum(tf.sqrt(variance), 1 / Math.sqrt(h * w)));
+    return tf.tile(grey, [1, 1, 1, 3]).reshape([n, h, w, 3]) as tf.Tensor4D;
+  });
+}
+
 const GROUPS: readonly Group[] = ['features', 'label', 'domain'];
 
 export interface ForwardOptions {
@@ -88,9 +104,9 @@ export class DannNetwork {
     return flat;
   }
 
-  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions): tf.Tensor {
+  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions, constantWeights = false): tf.Tensor {
     let v = 0;
-    const params = this.groupVars[group];
+    const params = constantWeights ? this.groupVars[group].map((p) => stopGradient(p)) : this.groupVars[group];
     layers.forEach((layer, i) => {
       switch (layer.kind) {
         case 'conv': {
@@ -120,7 +136,7 @@ export class DannNetwork {
 
   /** Feature layer for a NHWC batch. */
   features(x: tf.Tensor4D, o: ForwardOptions): tf.Tensor2D {
-    const f = this.run('features', this.arch.features, x, o);
+    const f = this.run('features', this.arch.features, this.arch.input.grey ? greyImages(x) : x, o);
     return (f.rank === 2 ? f : tf.reshape(f, [f.shape[0], -1])) as tf.Tensor2D;
   }
 
@@ -131,6 +147,14 @@ export class DannNetwork {
   /** Domain logits through the gradient reversal layer (-lambda on the way back). */
   domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions): tf.Tensor2D {
     return this.run('domain', this.arch.domain, gradientReversal(features, lambda), o) as tf.Tensor2D;
+  }
+
+  /**
+   * Domain logits without the reversal layer. `constantWeights`: the head's weights enter as constants
+   * (no gradient reaches them), so only the features are trained through this pass.
+   */
+  domainHead(features: tf.Tensor2D, o: ForwardOptions, constantWeights = false): tf.Tensor2D {
+    return this.run('domain', this.arch.domain, features, o, constantWeights) as tf.Tensor2D;
   }
 
   /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { preprocessBatch, preprocessImage, INPUT_SIZE } from '@dann/data';
-import { paramCount, paramSpecs, type Architecture } from './architecture.ts';
+import { greyInput, paramCount, paramSpecs, type Architecture } from './architecture.ts';
 import { DannNetwork } from './network.ts';
 import { selectBackend } from './backend.ts';
 import { Trainer } from './trainer.ts';
@@ -114,6 +114,21 @@ test('int8: per-channel weights behind DequantizeLinear, a quarter of the bytes,
   assert.ok(Math.abs(r.onnxAccuracy - r.tfjsAccuracy) <= 0.02);
   assert.ok(r.sidecar.verification.maxAbsDiff < 0.1 && r.sidecar.verification.maxAbsDiff > 0, String(r.sidecar.verification.maxAbsDiff));
   assert.equal(r.sidecar.quantization, 'int8');
+});
+
+test('a grey-input network (luminance, standardised again inside the network) exports with the same graph steps', { timeout: 60_000 }, async () => {
+  const grey = greyInput(ARCH);
+  const file = join(dir, 'grey.onnx');
+  const r = await exportOnnx({ arch: grey, weights, training, verify: { images, labels }, file });
+  assert.ok(r.sidecar.verification.passed, JSON.stringify(r.sidecar.verification));
+  // Colour matters to the RGB network but not to the grey one: the two exports must differ on colour images.
+  const rgb = await openOnnx(buildOnnxModel(ARCH, weights), ARCH.input);
+  const colour = images.subarray(128 * INPUT_SIZE, 130 * INPUT_SIZE);
+  const greyRunner = await openOnnx(file, ARCH.input);
+  const [a, b] = [await rgb.probabilities(colour), await greyRunner.probabilities(colour)];
+  await Promise.all([rgb.close(), greyRunner.close()]);
+  assert.ok(a.some((v, i) => Math.abs(v - b[i]) > 1e-3));
+  assert.deepEqual(describeOnnxModel(readFileSync(file)).opTypes.slice(0, 3), ['Transpose', 'Conv', 'ReduceMean']);
 });
 
 test('per-channel quantization: every weight within half a step of its channel scale', () => {

@@ -1,8 +1,22 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DannNetwork } from './network.ts';
+import { stopGradient } from './grl.ts';
 
 export const METHODS = ['source-only', 'dann'] as const;
 export type Method = (typeof METHODS)[number];
+
+/**
+ * How DANN's feature extractor plays against the domain head (the head itself always minimises the
+ * domain cross-entropy):
+ * - `grl`: gradient reversal (Ganin et al.): the features get -λ x the domain loss's gradient. It vanishes
+ *   once the head is confident and right, so a head that wins outright stops the adaptation.
+ * - `flip`: the features minimise λ x the cross-entropy against the flipped domain labels (the GAN /
+ *   ADDA "inverted label" loss), with the head held fixed: its gradient is largest exactly when the head wins.
+ * - `confusion`: the features minimise λ x the cross-entropy against the uniform distribution (Tzeng et
+ *   al. 2015): pushes the head's output to 0.5 from either side and is zero there.
+ */
+export const ADVERSARIAL = ['grl', 'flip', 'confusion'] as const;
+export type Adversarial = (typeof ADVERSARIAL)[number];
 
 /** One step's data: preprocessed NHWC images as flat floats. */
 export interface StepBatch {
@@ -19,10 +33,18 @@ export interface StepBatch {
 
 export interface StepOptions {
   readonly method: Method;
-  /** GRL weight for this step. */
+  /** Weight of the adversarial term for the features (the GRL weight for `grl`) at this step. */
   readonly lambda: number;
+  /** The feature extractor's adversarial objective; `grl` when absent. */
+  readonly adversarial?: Adversarial;
   /** Weight of the domain loss in the total (1 in the paper). */
   readonly domainWeight?: number;
+  /**
+   * dann only: weight of the mean entropy of the label head's predictions on the target batch (conditional
+   * entropy minimisation, Grandvalet & Bengio 2005; as in VADA, Shu et al. 2018): pushes target samples
+   * away from the class boundaries. 0 or absent: off.
+   */
+  readonly targetEntropy?: number;
   /** Seeds this step's dropout masks. */
   readonly seed: number;
 }
@@ -48,6 +70,8 @@ function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): number {
  * Computes the loss parts and the flat gradient for one batch, without changing the weights.
  * `dann`: label cross-entropy on source + domainWeight x domain cross-entropy on source (0) and
  * target (1) features through the gradient reversal layer. `source-only`: label cross-entropy only.
+ * With `adversarial` flip or confusion the head is trained on the features as constants, and a second
+ * pass of the head (its weights as constants) gives the features domainWeight x λ x the adversarial loss.
  */
 export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptions): StepResult {
   const { height: h, width: w, channels: c } = net.arch.input;
@@ -59,6 +83,7 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
   const nt = dann ? (batch.target?.length ?? 0) / per : 0;
   if (dann && (!Number.isInteger(nt) || nt < 1)) throw new Error(`dann needs a target batch of whole ${h}x${w}x${c} images.`);
   const domainWeight = o.domainWeight ?? 1;
+  const adversarial = o.adversarial ?? 'grl';
   let rowIds: Uint32Array | undefined;
   if (batch.ids) {
     if (batch.ids.source.length !== ns || (dann && batch.ids.target?.length !== nt)) throw new Error('batch ids must match the source and target rows.');
@@ -85,10 +110,23 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     labelLoss = tf.keep(tf.losses.softmaxCrossEntropy(tf.oneHot(labels, 10), labelLogits) as tf.Scalar);
     kept.push(labelLogits, labelLoss);
     if (!dann) return labelLoss;
-    domainLogits = tf.keep(net.domainLogits(features, o.lambda, fo));
-    domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(tf.oneHot(domainLabels!, 2), domainLogits) as tf.Scalar);
+    const domainTargets = tf.oneHot(domainLabels!, 2);
+    domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo) : net.domainHead(stopGradient(features), fo));
+    domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(domainTargets, domainLogits) as tf.Scalar);
     kept.push(domainLogits, domainLoss);
-    return tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
+    let total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
+    const entropyWeight = o.targetEntropy ?? 0;
+    if (entropyWeight > 0) {
+      const targetFo = { ...fo, rowIds: rowIds?.subarray(ns) };
+      const logits = net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), targetFo);
+      const entropy = tf.neg(tf.mean(tf.sum(tf.mul(tf.softmax(logits), tf.logSoftmax(logits)), 1)));
+      total = tf.add(total, tf.mul(entropy, entropyWeight)) as tf.Scalar;
+    }
+    if (adversarial === 'grl' || o.lambda === 0) return total;
+    const fooled = net.domainHead(features, fo, true);
+    const wanted = adversarial === 'flip' ? tf.sub(1, domainTargets) : tf.fill([ns + nt, 2], 0.5);
+    const adversarialLoss = tf.losses.softmaxCrossEntropy(wanted, fooled) as tf.Scalar;
+    return tf.add(total, tf.mul(adversarialLoss, domainWeight * o.lambda)) as tf.Scalar;
   }, net.variables as tf.Variable[]);
 
   const gradient = new Float32Array(net.size);

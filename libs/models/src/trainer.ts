@@ -3,7 +3,7 @@ import { PRESETS, type Architecture, type Group, type PresetName } from './archi
 import { DannNetwork } from './network.ts';
 import { applyUpdate, createOptimizerState, type OptimizerConfig, type OptimizerState, type UpdateInfo } from './optimizer.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { computeGradient, type Method, type StepResult } from './step.ts';
+import { computeGradient, type Adversarial, type Method, type StepResult } from './step.ts';
 import type { Checkpoint } from './checkpoint.ts';
 
 /** Everything that determines a training run; stored in its checkpoints. */
@@ -25,6 +25,10 @@ export interface TrainConfig {
   /** Steepness of the GRL weight schedule (10 in the paper). */
   readonly lambdaGamma: number;
   readonly domainWeight: number;
+  /** The feature extractor's adversarial objective (DANN); `grl` when absent, as in configs written before it existed. */
+  readonly adversarial?: Adversarial;
+  /** Weight of the target prediction entropy (DANN); 0 when absent. */
+  readonly targetEntropy?: number;
   /** Seeds initialisation, data order and dropout. */
   readonly seed: number;
   /** Parameter groups left unchanged (e.g. features after a warm start). */
@@ -172,7 +176,7 @@ export class Trainer {
     const target = dann ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE)) : undefined;
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
     const ids = perSampleDropout ? { source: sourceIdx, target: targetIdx } : undefined;
-    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, domainWeight: this.config.domainWeight, seed });
+    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, adversarial: this.config.adversarial, targetEntropy: this.config.targetEntropy, domainWeight: this.config.domainWeight, seed });
     for (const spec of this.net.specs) {
       if (this.config.frozen?.includes(spec.group)) result.gradient.fill(0, spec.offset, spec.offset + spec.size);
     }

@@ -89,7 +89,7 @@ type NodeFn = (opType: string, inputs: string[], attribute?: Onnx.IAttributeProt
  * A grey-input network's first step (DannNetwork's greyImages) on NCHW: luminance 0.299 R + 0.587 G + 0.114 B
  * as a 1x1 convolution, standardised again per image ((y - mean) / max(std, 1/sqrt(H W))), in 3 channels.
  */
-function greyInput(x: string, arch: Architecture, node: NodeFn, initializers: Onnx.ITensorProto[]): string {
+function greyNodes(x: string, arch: Architecture, node: NodeFn, initializers: Onnx.ITensorProto[]): string {
   initializers.push(tensor('grey/luminance', [1, 3, 1, 1], Float32Array.from([0.299, 0.587, 0.114])), tensor('grey/min_std', [], Float32Array.from([1 / Math.sqrt(arch.input.height * arch.input.width)])));
   const axes = [ints('axes', [1, 2, 3]), int('keepdims', 1)];
   const lum = node('Conv', [x, 'grey/luminance'], [ints('kernel_shape', [1, 1])]);
@@ -133,7 +133,7 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
   };
 
   current = node('Transpose', [current], [ints('perm', [0, 3, 1, 2])]);
-  if ((arch.input as { grey?: boolean }).grey) current = greyInput(current, arch, node, initializers);
+  if (arch.input.grey) current = greyNodes(current, arch, node, initializers);
   let shape = [arch.input.height, arch.input.width, arch.input.channels];
   let flattenedFrom: number[] | undefined;
   const walk = (group: 'features' | 'label', layers: readonly Layer[]) => {

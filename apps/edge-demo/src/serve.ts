@@ -22,7 +22,7 @@ const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-s
 const TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript', mjs: 'text/javascript', wasm: 'application/wasm', json: 'application/json', onnx: 'application/octet-stream' };
 
 /** Bundles the page's TypeScript (and the shared preparation module) for the browser, in memory. */
-export async function bundlePage(): Promise<string> {
+async function bundlePage(): Promise<string> {
   const result = await build({
     entryPoints: [join(import.meta.dirname, 'page/main.ts')],
     bundle: true, write: false, format: 'esm', platform: 'browser', target: 'es2022', minify: true, logLevel: 'silent',

@@ -4,7 +4,8 @@ import { createCanvas, loadImage } from '@napi-rs/canvas';
 import * as ort from 'onnxruntime-node';
 import { prepareDigit, type RgbaImage } from '@dann/data';
 import { parseCommand, runMain } from '@dann/protocol';
-import { checkModelInfo, describeModel, rank, SESSION_OPTIONS, type Ranked } from './predict.ts';
+import { openModelFiles } from './model-files.ts';
+import { describeModel, rank, SESSION_OPTIONS, type Ranked } from './predict.ts';
 
 const command = {
   name: 'classify',
@@ -43,10 +44,7 @@ runMain(async () => {
   if (!args) return;
   const { values: v, positionals: files } = args;
   if (files.length === 0) throw new Error('name at least one image file (see --usage).');
-  const sidecar = v.model.replace(/\.onnx$/, '') + '.json';
-  if (!existsSync(v.model)) throw new Error(`${v.model} does not exist; export a model with npx nx run tools:export-onnx -- runs/NAME (or run npm start).`);
-  if (!existsSync(sidecar)) throw new Error(`${sidecar} (the model's metadata) is missing; export the model again with tools:export-onnx.`);
-  const info = checkModelInfo(JSON.parse(readFileSync(sidecar, 'utf8')), sidecar);
+  const { info } = openModelFiles(v.model);
   let session: ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(v.model, SESSION_OPTIONS);

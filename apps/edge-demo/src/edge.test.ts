@@ -107,6 +107,12 @@ test('edge-demo:classify: digits as files of any size and polarity; a bad file i
   const noModel = run('apps/edge-demo/src/classify.ts', ['--model', join(dir, 'nope.onnx'), files[0]]);
   assert.equal(await noModel.exit, 1);
   assert.match(noModel.output, /nope\.onnx does not exist; export a model with npx nx run tools:export-onnx/);
+  const broken = join(dir, 'broken.onnx');
+  writeFileSync(broken, readFileSync(model));
+  writeFileSync(join(dir, 'broken.json'), '{"input": ');
+  const badInfo = run('apps/edge-demo/src/classify.ts', ['--model', broken, files[0]]);
+  assert.equal(await badInfo.exit, 1);
+  assert.match(badInfo.output, /broken\.json is not valid JSON; export the model again with tools:export-onnx\./);
 });
 
 test('rank orders the probabilities; model.json that does not fit the demo is refused in one sentence', () => {

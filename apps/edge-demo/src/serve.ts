@@ -1,10 +1,11 @@
 import { createServer, type ServerResponse } from 'node:http';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 import { nonNegative, parseCommand, runMain } from '@dann/protocol';
-import { checkModelInfo, describeModel } from './predict.ts';
+import { openModelFiles } from './model-files.ts';
+import { describeModel } from './predict.ts';
 
 const command = {
   name: 'serve',
@@ -37,10 +38,7 @@ runMain(async () => {
   if (!args) return;
   const { values: v } = args;
   const port = nonNegative('port', v.port);
-  const sidecar = v.model.replace(/\.onnx$/, '') + '.json';
-  if (!existsSync(v.model)) throw new Error(`${v.model} does not exist; export a model with npx nx run tools:export-onnx -- runs/NAME (or run npm start).`);
-  if (!existsSync(sidecar)) throw new Error(`${sidecar} (the model's metadata) is missing; export the model again with tools:export-onnx.`);
-  const info = checkModelInfo(JSON.parse(readFileSync(sidecar, 'utf8')), sidecar);
+  const { sidecar, info } = openModelFiles(v.model);
   const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web')); // .../onnxruntime-web/dist
   const files = new Map<string, { type: string; body: Buffer | string }>([
     ['/', { type: TYPES.html, body: readFileSync(join(import.meta.dirname, 'page/index.html')) }],

@@ -9,7 +9,7 @@ import { mixSeed } from './rng.ts';
 import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'synth', 'mnistm'] as const;
+export const DATASETS = ['mnist', 'svhn', 'synth', 'synth-plain', 'mnistm'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -61,11 +61,13 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
       return takeFirst(loadMnist(split), limit ?? Infinity);
     case 'svhn':
       return takeFirst(loadSvhn(split, join(dataDir, 'svhn')), limit ?? Infinity);
-    case 'synth': {
+    case 'synth':
+    case 'synth-plain': {
       const count = Math.min(limit ?? SYNTH_DEFAULT_COUNT[split], SYNTH_DEFAULT_COUNT[split]);
       const fonts = [...new Set(loadSynthFonts().map((f) => f.source))];
-      const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts };
-      return cachedImageSet(`synth-${split}`, key, cache, () => generateSynthDigits({ count, seed, name: `synth/${split}` }));
+      const plain = name === 'synth-plain';
+      const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts, ...(plain ? { plain } : {}) };
+      return cachedImageSet(`${name}-${split}`, key, cache, () => generateSynthDigits({ count, seed, plain, name: `${name}/${split}` }));
     }
     case 'mnistm': {
       const mnist = takeFirst(loadMnist(split), limit ?? Infinity);

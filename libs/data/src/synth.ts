@@ -13,6 +13,11 @@ export interface SynthOptions {
   readonly seed: number;
   /** Name used in errors and previews, e.g. "synth/train". */
   readonly name?: string;
+  /**
+   * The same digits (colours, font, size, pose, blur, noise: the same random draws per image) without
+   * neighbouring digits and with flat backgrounds: SynDigits with the layout cues MNIST never has removed.
+   */
+  readonly plain?: boolean;
 }
 
 type Rgb = [number, number, number];
@@ -38,7 +43,7 @@ function drawDigit(ctx: SKRSContext2D, digit: number, x: number, baselineShift: 
   return m.width;
 }
 
-function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: number, out: Float32Array): void {
+function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: number, out: Float32Array, plain: boolean): void {
   const S = SYNTH_SIZE;
   const { fg, bg } = colours(rng);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -48,7 +53,7 @@ function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: numb
     const grad = ctx.createLinearGradient(16 - 16 * Math.cos(angle), 16 - 16 * Math.sin(angle), 16 + 16 * Math.cos(angle), 16 + 16 * Math.sin(angle));
     grad.addColorStop(0, css(bg));
     grad.addColorStop(1, css(bg2));
-    ctx.fillStyle = grad;
+    ctx.fillStyle = plain ? css(bg) : grad;
   } else {
     ctx.fillStyle = css(bg);
   }
@@ -81,9 +86,12 @@ function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: numb
   if (rng.next() < 0.6) {
     const d = rng.int(10);
     const w = ctx.measureText(String(d)).width;
-    drawDigit(ctx, d, -width / 2 - gap - w, baseline);
+    if (!plain) drawDigit(ctx, d, -width / 2 - gap - w, baseline);
   }
-  if (rng.next() < 0.6) drawDigit(ctx, rng.int(10), width / 2 + gap, baseline);
+  if (rng.next() < 0.6) {
+    const d = rng.int(10);
+    if (!plain) drawDigit(ctx, d, width / 2 + gap, baseline);
+  }
 
   const rgba = ctx.getImageData(0, 0, S, S).data;
   for (let p = 0; p < S * S; p++) {
@@ -114,7 +122,7 @@ export function generateSynthDigits(options: SynthOptions): ImageSet {
     const label = rng.int(10);
     labels[i] = label;
     ctx.save();
-    renderOne(ctx, rng, fonts, label, pixels);
+    renderOne(ctx, rng, fonts, label, pixels, options.plain ?? false);
     ctx.restore();
     toBytes(pixels, images, i * pixels.length);
   }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
-import { accuracyOf, architectureOf, evaluate, exportOnnx, openOnnx, selectBackend, verificationImages, type OnnxExportResult } from '@dann/models';
+import { architectureOf, evaluate, exportOnnx, scoreOnnx, selectBackend, verificationImages, type OnnxExportResult } from '@dann/models';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
 import type { RunResult } from './report.ts';
 import { loadRun, type LoadedRun } from './runs.ts';
@@ -66,15 +66,10 @@ runMain(async () => {
   const int8 = await exportOnnx({ ...request, file: join(run, 'model.int8.onnx'), quantization: 'int8' });
   console.log(line(int8));
   console.log(`\n| model | size | ${source} test acc | ${target} test acc |\n| --- | --- | --- | --- |`);
+  const sets = [source, target].map((name) => verificationImages([name], evalLimit, dataDir));
   const scores: number[][] = [];
   for (const r of [fp32, int8]) {
-    const runner = await openOnnx(r.file, request.arch.input);
-    const acc = [];
-    for (const name of [source, target]) {
-      const { images, labels } = verificationImages([name], evalLimit, dataDir);
-      acc.push(accuracyOf(await runner.probabilities(images), labels));
-    }
-    await runner.close();
+    const acc = await scoreOnnx(r.file, request.arch.input, sets);
     scores.push(acc);
     console.log(`| ${basename(r.file)} (${r.sidecar.quantization === 'none' ? 'fp32' : 'int8'}) | ${(r.bytes / 1024).toFixed(0)} KiB | ${acc[0].toFixed(4)} | ${acc[1].toFixed(4)} |`);
   }

@@ -10,5 +10,5 @@ export { selectBackend, BACKEND_CHOICES, type BackendRequest, type BackendInfo, 
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
 export { Trainer, RunPlan, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';
 export { buildOnnxModel, describeOnnxModel, labelPathSha256, quantizePerChannel, ONNX_INPUT, ONNX_OUTPUTS, ONNX_OPSET, type OnnxBuildOptions, type Quantization } from './onnx/export.ts';
-export { openOnnx, verifyOnnx, compareProbabilities, accuracyOf, ONNX_TOLERANCE, type OnnxRunner, type OnnxVerification } from './onnx/verify.ts';
+export { openOnnx, verifyOnnx, scoreOnnx, compareProbabilities, accuracyOf, ONNX_TOLERANCE, type OnnxRunner, type OnnxVerification } from './onnx/verify.ts';
 export { exportOnnx, verificationImages, sidecarPath, MIN_VERIFY_IMAGES, type OnnxExportRequest, type OnnxExportResult, type OnnxSidecar } from './onnx/write.ts';

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
 import { chromium } from 'playwright-core';
-import { loadMnist } from '@dann/data';
-import { accuracyOf, exportOnnx, openOnnx, selectBackend, verificationImages } from '@dann/models';
+import { loadMnist, type ImageSet } from '@dann/data';
+import { exportOnnx, scoreOnnx, selectBackend, verificationImages } from '@dann/models';
 import { loadRun } from '../runs.ts';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
 
@@ -24,9 +24,8 @@ export interface EdgeResult {
   readonly testImages: number;
 }
 
-/** PNG bytes of MNIST test image k (white on black, 28x28). */
-function mnistPng(k: number): Buffer {
-  const mnist = loadMnist('test');
+/** PNG bytes of image k of MNIST's test set (white on black, 28x28). */
+function mnistPng(mnist: ImageSet, k: number): Buffer {
   const c = createCanvas(28, 28);
   const img = c.getContext('2d').createImageData(28, 28);
   for (let i = 0; i < 784; i++) img.data.set([mnist.images[k * 784 + i], mnist.images[k * 784 + i], mnist.images[k * 784 + i], 255], i * 4);
@@ -50,9 +49,10 @@ async function pageLatency(model: string, digits: number, dir: string): Promise<
     await page.goto(url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     const inference: number[] = [], roundTrip: number[] = [];
+    const mnist = loadMnist('test');
     for (let k = 0; k < digits; k++) {
       const file = join(dir, `digit-${k}.png`);
-      writeFileSync(file, mnistPng(k));
+      writeFileSync(file, mnistPng(mnist, k));
       const count = Number(await page.getAttribute('#prediction', 'data-count') ?? 0);
       const t0 = performance.now();
       await page.setInputFiles('#file', file);
@@ -88,10 +88,8 @@ export async function benchEdge(run: string, testImages: number, digits: number,
     for (const quantization of ['fp32', 'int8'] as const) {
       const file = join(dir, `model-${quantization}.onnx`);
       await exportOnnx({ ...request, file, quantization: quantization === 'int8' ? 'int8' : 'none' });
-      const runner = await openOnnx(file, net.arch.input);
-      const [s, t] = [await runner.probabilities(sets[0].images), await runner.probabilities(sets[1].images)];
-      await runner.close();
-      const accuracy = { source: accuracyOf(s, sets[0].labels), target: accuracyOf(t, sets[1].labels) };
+      const [s, t] = await scoreOnnx(file, net.arch.input, sets);
+      const accuracy = { source: s, target: t };
       log(`${quantization}: ${statSync(file).size} bytes, accuracy ${accuracy.source.toFixed(4)} / ${accuracy.target.toFixed(4)}`);
       const page = existsSync(CHROMIUM) ? await pageLatency(file, digits, dir) : undefined;
       if (!page) log(`${CHROMIUM} is missing: page latency not measured (apt-get install chromium).`);

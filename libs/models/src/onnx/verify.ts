@@ -70,11 +70,25 @@ export function compareProbabilities(a: Float32Array, b: Float32Array, tolerance
   return { count, maxAbsDiff, top1Mismatches, passed: maxAbsDiff <= tolerance && top1Mismatches === 0 };
 }
 
-/** Runs the model in onnxruntime-node and the network in tfjs on the same images and compares. */
-export async function verifyOnnx(model: Uint8Array, net: DannNetwork, images: Float32Array, tolerance = ONNX_TOLERANCE): Promise<OnnxVerification> {
+/** Runs the model in onnxruntime-node and the network in tfjs on the same images and compares; also returns both tables. */
+export async function verifyOnnx(model: Uint8Array, net: DannNetwork, images: Float32Array, tolerance = ONNX_TOLERANCE): Promise<OnnxVerification & { onnx: Float32Array; tfjs: Float32Array }> {
   const runner = await openOnnx(model, net.arch.input);
   try {
-    return compareProbabilities(await runner.probabilities(images), net.predict(images), tolerance);
+    const onnx = await runner.probabilities(images);
+    const tfjs = net.predict(images);
+    return { ...compareProbabilities(onnx, tfjs, tolerance), onnx, tfjs };
+  } finally {
+    await runner.close();
+  }
+}
+
+/** Top-1 accuracy of an ONNX model (file or bytes) in onnxruntime-node on each labelled set. */
+export async function scoreOnnx(model: Uint8Array | string, shape: { height: number; width: number; channels: number }, sets: readonly { images: Float32Array; labels: ArrayLike<number> }[]): Promise<number[]> {
+  const runner = await openOnnx(model, shape);
+  try {
+    const scores: number[] = [];
+    for (const set of sets) scores.push(accuracyOf(await runner.probabilities(set.images), set.labels));
+    return scores;
   } finally {
     await runner.close();
   }

@@ -3,7 +3,7 @@ import { DIGIT_PREPARATION, loadDataset, PREPROCESSING, preprocessBatch, writeFi
 import type { Architecture } from '../architecture.ts';
 import { DannNetwork } from '../network.ts';
 import { buildOnnxModel, labelPathSha256, ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUTS, type Quantization } from './export.ts';
-import { accuracyOf, compareProbabilities, openOnnx, ONNX_TOLERANCE, type OnnxVerification } from './verify.ts';
+import { accuracyOf, ONNX_TOLERANCE, verifyOnnx, type OnnxVerification } from './verify.ts';
 
 /** What model.json holds (and, as JSON strings per key, the model's metadata_props). */
 export interface OnnxSidecar {
@@ -78,16 +78,13 @@ export async function exportOnnx(req: OnnxExportRequest): Promise<OnnxExportResu
   const model = buildOnnxModel(arch, weights, { quantization, metadata, flattenOrder: req.flattenOrder });
 
   const net = new DannNetwork(arch, weights);
-  const runner = await openOnnx(model, arch.input);
   let verification: OnnxVerification, onnxAccuracy: number, tfjsAccuracy: number;
   try {
-    const onnxProbs = await runner.probabilities(verify.images);
-    const tfjsProbs = net.predict(verify.images);
-    verification = compareProbabilities(onnxProbs, tfjsProbs);
-    onnxAccuracy = accuracyOf(onnxProbs, verify.labels);
-    tfjsAccuracy = accuracyOf(tfjsProbs, verify.labels);
+    const { onnx, tfjs, ...compared } = await verifyOnnx(model, net, verify.images);
+    verification = compared;
+    onnxAccuracy = accuracyOf(onnx, verify.labels);
+    tfjsAccuracy = accuracyOf(tfjs, verify.labels);
   } finally {
-    await runner.close();
     net.dispose();
   }
   const summary = `max |Δprob| ${verification.maxAbsDiff.toExponential(2)} over ${count} images, top-1 differs on ${verification.top1Mismatches}`;

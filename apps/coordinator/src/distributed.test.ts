@@ -191,7 +191,12 @@ test('two trainers with batch b each reach the same weights as one trainer with 
     const ts = names.map((n) => trainer(url, n));
     if (lateJoiner) {
       await until('a few steps', () => steps(out) >= 3);
+      // Hold the early trainer until the late one has joined: otherwise a fast machine finishes the 10 steps
+      // before a new trainer process is up, and nothing joins late.
+      ts[0].child.kill('SIGSTOP');
       ts.push(trainer(url, 'late'));
+      await until('the late trainer to join', () => c.output.includes('trainer 2 joined'));
+      ts[0].child.kill('SIGCONT');
     }
     assert.equal(await c.exit, 0, c.output);
     await Promise.all(ts.map((t) => t.exit));

@@ -12,6 +12,9 @@ export const trainCommand = {
     target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
     preset: { type: 'string', description: `network: ${PRESET_NAMES.join(' | ')}`, default: 'seed' },
     grey: { type: 'boolean', description: 'the network sees the luminance of its inputs only (recorded in the run\'s architecture)' },
+    'domain-head': { type: 'string', description: 'hidden widths of the domain head, comma-separated (e.g. 1024,1024; none: a linear head; default: the preset\'s)' },
+    'domain-after': { type: 'string', description: 'the GRL and domain head read the label path after its first N layers (0: the feature maps, as in the paper)', default: '0' },
+    'domain-dropout': { type: 'string', description: 'dropout after each hidden layer of the domain head (needs --domain-head)', default: '0' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
     'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
     optimizer: { type: 'string', description: `${OPTIMIZERS.join(' | ')}`, default: 'adam' },
@@ -45,6 +48,10 @@ export interface TrainOptions {
   target: DatasetName;
   preset: PresetName;
   grey: boolean;
+  /** Hidden widths of a replacement domain head (empty: linear); absent: the preset's. */
+  domainHead?: number[];
+  domainDropout: number;
+  domainAfter: number;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerKind;
@@ -80,6 +87,8 @@ export function toTrainOptions(v: Raw): TrainOptions {
   const lr = nonNegative('lr', v.lr!);
   if (lr === 0) throw new Error('--lr must be greater than 0.');
   const freeze = (v.freeze ?? '').split(',').filter(Boolean).map((g) => oneOf('freeze', g, ['features', 'label', 'domain'] as const));
+  const domainDropout = nonNegative('domain-dropout', v['domain-dropout']!);
+  if (domainDropout > 0 && v['domain-head'] === undefined) throw new Error('--domain-dropout needs --domain-head (the presets\' heads have no dropout layers).');
   if (freeze.length && !v['init-from']) throw new Error('--freeze needs --init-from: freezing untrained layers makes no sense.');
   return {
     method: oneOf('method', v.method!, METHODS),
@@ -87,6 +96,9 @@ export function toTrainOptions(v: Raw): TrainOptions {
     target: dataset('target', v.target!),
     preset: oneOf('preset', v.preset!, PRESET_NAMES),
     grey: v.grey ?? false,
+    domainHead: v['domain-head'] === undefined ? undefined : v['domain-head'] === 'none' ? [] : v['domain-head'].split(',').map((u) => positiveInt('domain-head', u.trim())),
+    domainDropout,
+    domainAfter: nonNegative('domain-after', v['domain-after']!),
     epochs: positiveInt('epochs', v.epochs!),
     batchSize: positiveInt('batch-size', v['batch-size']!),
     optimizer: oneOf('optimizer', v.optimizer!, OPTIMIZERS),

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCheckpoint } from '@dann/models';
+import { PRESETS, loadCheckpoint } from '@dann/models';
 
 const script = join(import.meta.dirname, 'train.ts');
 
@@ -51,7 +51,7 @@ test('a bad option is one line on stderr and exit code 1; --usage documents ever
   assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
 });
 
-test('grey input, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
+test('grey input, another domain head, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
   try {
     const common = ['--preset', 'paper', '--limit', '48', '--val-count', '16', '--batch-size', '16', '--epochs', '1', '--eval-limit', '16', '--backend', 'wasm'];
@@ -59,14 +59,23 @@ test('grey input, a non-saturating adversarial loss and target entropy are recor
     const first = train(['--method', 'source-only', ...common, '--out', join(dir, 'so')], env);
     assert.equal(first.status, 0, first.stderr + first.stdout);
     const out = join(dir, 'grey');
-    const r = train(['--method', 'dann', '--grey', '--adversarial', 'confusion', '--target-entropy', '0.1', '--init-from', join(dir, 'so'), ...common, '--out', out], env);
+    const r = train(['--method', 'dann', '--grey', '--adversarial', 'confusion', '--target-entropy', '0.1', '--domain-head', '64,32', '--domain-dropout', '0.5', '--init-from', join(dir, 'so'), ...common, '--out', out], env);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /warm start from .*: feature extractor and label head/);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     assert.equal(config.train.adversarial, 'confusion');
     assert.equal(config.train.targetEntropy, 0.1);
     assert.equal(config.train.architecture.input.grey, true);
-    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey');
+    assert.deepEqual(config.train.architecture.domain.map((l: { kind: string; units?: number; rate?: number }) => l.units ?? l.rate), [64, 0.5, 32, 0.5, 2]);
+    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey-domain64-32-d0.5');
+    // The domain head on the label path's first hidden layer: the same label path, warm-started by position.
+    const deep = train(['--method', 'dann', '--domain-after', '1', '--init-from', join(dir, 'so'), ...common, '--out', join(dir, 'deep')], env);
+    assert.equal(deep.status, 0, deep.stderr + deep.stdout);
+    assert.match(deep.stdout, /warm start from .*: feature extractor and label head \(by position: paper -> paper-grl1\)/);
+    const deepConfig = JSON.parse(readFileSync(join(dir, 'deep', 'config.json'), 'utf8'));
+    assert.equal(deepConfig.train.architecture.features.length, PRESETS.paper.features.length + 1);
+    const noHead = train(['--method', 'dann', '--domain-dropout', '0.5', ...common, '--out', join(dir, 'x')], env);
+    assert.equal(noHead.stderr.trim(), "error: --domain-dropout needs --domain-head (the presets' heads have no dropout layers).");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

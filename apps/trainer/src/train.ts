@@ -1,33 +1,44 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, sliceSet } from '@dann/data';
-import { evaluate, greyInput, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
+import { evaluate, greyInput, withDomainHead, domainAfter, type Architecture, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
 import { parseCommand, runMain } from '@dann/protocol';
 import { toTrainOptions, trainCommand, type TrainOptions } from './options.ts';
 import { Progress } from './progress.ts';
 
 function trainConfig(o: TrainOptions): TrainConfig {
+  let arch: Architecture = PRESETS[o.preset];
+  if (o.grey) arch = greyInput(arch);
+  arch = domainAfter(arch, o.domainAfter);
+  if (o.domainHead) arch = withDomainHead(arch, o.domainHead, o.domainDropout);
   return {
-    preset: o.preset, ...(o.grey ? { architecture: greyInput(PRESETS[o.preset]) } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
+    preset: o.preset, ...(arch !== PRESETS[o.preset] ? { architecture: arch } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, momentum: o.momentum, clipNorm: o.clipNorm },
     lr: o.lr, lrSchedule: o.lrSchedule, lambdaMax: o.lambdaMax, lambdaGamma: o.lambdaGamma,
     domainWeight: o.domainWeight, adversarial: o.adversarial, ...(o.targetEntropy > 0 ? { targetEntropy: o.targetEntropy } : {}), seed: o.seed, frozen: o.freeze,
   };
 }
 
-/** Copies the feature extractor and label head of a trained run into fresh weights. */
+/**
+ * Copies the feature extractor and label head of a trained run into fresh weights: by tensor name, or by
+ * position where the two networks differ only in where the features end (`--domain-after`).
+ */
 function warmStart(trainer: Trainer, dir: string, log: (l: string) => void): void {
   const file = existsSync(join(dir, 'best.bin')) ? join(dir, 'best.bin') : join(dir, 'checkpoint.bin');
   const c = loadCheckpoint<TrainConfig>(file);
-  const from = paramSpecs(architectureOf(c.config));
-  for (const spec of trainer.net.specs) {
-    if (spec.group === 'domain') continue;
-    const src = from.find((s) => s.name === spec.name);
-    if (!src || src.size !== spec.size) throw new Error(`--init-from ${dir}: its network (${c.arch}) does not match this one at ${spec.name}.`);
-    trainer.weights.set(c.weights.subarray(src.offset, src.offset + src.size), spec.offset);
+  const from = paramSpecs(architectureOf(c.config)).filter((s) => s.group !== 'domain');
+  const mine = trainer.net.specs.filter((s) => s.group !== 'domain');
+  const byName = mine.map((spec) => from.find((s) => s.name === spec.name && s.size === spec.size));
+  const named = byName.every((s) => s !== undefined);
+  if (!named && !(mine.length === from.length && mine.every((s, i) => s.shape.join('x') === from[i].shape.join('x')))) {
+    throw new Error(`--init-from ${dir}: its network (${c.arch}) does not match this one at ${mine.find((_, i) => !byName[i])!.name}.`);
   }
+  mine.forEach((spec, i) => {
+    const src = named ? byName[i]! : from[i];
+    trainer.weights.set(c.weights.subarray(src.offset, src.offset + src.size), spec.offset);
+  });
   trainer.net.setWeights(trainer.weights);
-  log(`warm start from ${file} (step ${c.step}): feature extractor and label head`);
+  log(`warm start from ${file} (step ${c.step}): feature extractor and label head${named ? '' : ` (by position: ${c.arch} -> ${trainer.net.arch.name})`}`);
 }
 
 runMain(async () => {

@@ -72,6 +72,39 @@ export function greyInput(arch: Architecture): Architecture {
 }
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
+/**
+ * `arch` with another domain head: one relu layer per entry of `hidden` (none: a linear classifier on the
+ * features), each followed by dropout at `rate` when it is above 0 (as in Ganin et al.'s larger domain
+ * heads), then the 2 domain logits. The label path is unchanged: it warm starts from, and exports like, `arch`.
+ */
+export function withDomainHead(arch: Architecture, hidden: readonly number[], rate = 0): Architecture {
+  if (hidden.some((u) => !Number.isInteger(u) || u < 1)) throw new Error(`domain head layer widths must be positive integers, got ${hidden.join(',')}.`);
+  if (!(rate >= 0 && rate < 1)) throw new Error(`domain head dropout must be in [0, 1), got ${rate}.`);
+  const domain: Layer[] = hidden.flatMap((units) => (rate > 0 ? [dense(units), dropout(rate)] : [dense(units)]));
+  domain.push(dense(2, 'linear'));
+  const widths = hidden.length ? hidden.join('-') : 'linear';
+  return { ...arch, name: `${arch.name}-domain${widths}${rate > 0 ? `-d${rate}` : ''}`, source: `${arch.source}; domain head ${widths}${rate > 0 ? ` with dropout ${rate}` : ''}`, domain };
+}
+
+/**
+ * `arch` with the gradient reversal layer and the domain head moved `layers` layers down the label path: the
+ * features end after the label head's first `layers` layers, so the domain head reads a more abstract,
+ * label-trained representation instead of the raw feature maps. The label path and its parameter order are
+ * unchanged (a warm start from `arch` copies it by position).
+ */
+export function domainAfter(arch: Architecture, layers: number): Architecture {
+  if (layers === 0) return arch;
+  const hidden = arch.label.length - 1;
+  if (!Number.isInteger(layers) || layers < 0 || layers > hidden) throw new Error(`the domain head can read the label path after 0..${hidden} of its layers, got ${layers}.`);
+  return {
+    ...arch,
+    name: `${arch.name}-grl${layers}`,
+    source: `${arch.source}; the GRL after the label head's first ${layers} layer(s)`,
+    features: [...arch.features, ...arch.label.slice(0, layers)],
+    label: arch.label.slice(layers),
+  };
+}
+
 export type Group = 'features' | 'label' | 'domain';
 
 /** One trainable tensor and its place in the flat parameter vector. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientReversal } from './grl.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { PRESETS, greyInput, paramSpecs, paramCount } from './architecture.ts';
+import { PRESETS, greyInput, withDomainHead, paramSpecs, paramCount } from './architecture.ts';
 import { applyUpdate, createOptimizerState } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { Trainer } from './trainer.ts';
@@ -280,4 +280,16 @@ test('target entropy: adds β x the mean entropy of the target predictions (fini
     assert.ok(Math.abs(numeric - got) < 0.03 * Math.abs(got) + 1e-4, `parameter ${i}: finite difference ${numeric}, gradient ${got}`);
   }
   net.dispose();
+});
+
+test('another domain head keeps the label path and its layout; a linear head reads the features directly', () => {
+  const paper = paramSpecs(PRESETS.paper);
+  const labelPath = (specs: typeof paper) => specs.filter((s) => s.group !== 'domain');
+  const big = paramSpecs(withDomainHead(PRESETS.paper, [1024, 1024], 0.5));
+  assert.deepEqual(labelPath(big), labelPath(paper));
+  assert.equal(paramCount(big, ['domain']), 3072 * 1024 + 1024 + 1024 * 1024 + 1024 + 1024 * 2 + 2);
+  assert.deepEqual(withDomainHead(PRESETS.paper, [1024, 1024], 0.5).domain.map((l) => l.kind), ['dense', 'dropout', 'dense', 'dropout', 'dense']);
+  assert.equal(paramCount(paramSpecs(withDomainHead(PRESETS.paper, [])), ['domain']), 3072 * 2 + 2);
+  assert.throws(() => withDomainHead(PRESETS.paper, [0]), /positive integers/);
+  assert.throws(() => withDomainHead(PRESETS.paper, [8], 1), /dropout must be in \[0, 1\)/);
 });

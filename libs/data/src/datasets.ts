@@ -9,7 +9,7 @@ import { mixSeed } from './rng.ts';
 import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'synth', 'synth-plain', 'mnistm'] as const;
+export const DATASETS = ['mnist', 'svhn', 'synth', 'synth-plain', 'synth-hand', 'mnistm'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -62,12 +62,14 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
     case 'svhn':
       return takeFirst(loadSvhn(split, join(dataDir, 'svhn')), limit ?? Infinity);
     case 'synth':
-    case 'synth-plain': {
+    case 'synth-plain':
+    case 'synth-hand': {
       const count = Math.min(limit ?? SYNTH_DEFAULT_COUNT[split], SYNTH_DEFAULT_COUNT[split]);
-      const fonts = [...new Set(loadSynthFonts().map((f) => f.source))];
+      const fontSet = name === 'synth-hand' ? 'printed+handwriting' : 'printed';
+      const fonts = [...new Set(loadSynthFonts(fontSet).map((f) => f.source))];
       const plain = name === 'synth-plain';
       const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts, ...(plain ? { plain } : {}) };
-      return cachedImageSet(`${name}-${split}`, key, cache, () => generateSynthDigits({ count, seed, plain, name: `${name}/${split}` }));
+      return cachedImageSet(`${name}-${split}`, key, cache, () => generateSynthDigits({ count, seed, plain, fonts: fontSet, name: `${name}/${split}` }));
     }
     case 'mnistm': {
       const mnist = takeFirst(loadMnist(split), limit ?? Infinity);

@@ -22,6 +22,35 @@ export const SYNTH_FONT_PACKAGES = [
   { pkg: 'archivo-black', weights: [400] },
 ] as const;
 
+/**
+ * Handwriting-style fonts for `synth-hand` (with the printed ones): the DANN paper's SynNumbers drew on ~1,000
+ * Windows fonts, script and hand-lettered ones among them; these npm-shipped families bring that variety.
+ */
+export const SYNTH_HANDWRITING_FONT_PACKAGES = [
+  { pkg: 'caveat', weights: [400, 700] },
+  { pkg: 'indie-flower', weights: [400] },
+  { pkg: 'kalam', weights: [300, 400, 700] },
+  { pkg: 'patrick-hand', weights: [400] },
+  { pkg: 'shadows-into-light', weights: [400] },
+  { pkg: 'gochi-hand', weights: [400] },
+  { pkg: 'architects-daughter', weights: [400] },
+  { pkg: 'gloria-hallelujah', weights: [400] },
+  { pkg: 'handlee', weights: [400] },
+  { pkg: 'reenie-beanie', weights: [400] },
+  { pkg: 'covered-by-your-grace', weights: [400] },
+  { pkg: 'homemade-apple', weights: [400] },
+  { pkg: 'rock-salt', weights: [400] },
+  { pkg: 'permanent-marker', weights: [400] },
+  { pkg: 'dancing-script', weights: [400, 700] },
+  { pkg: 'schoolbell', weights: [400] },
+  { pkg: 'sue-ellen-francisco', weights: [400] },
+  { pkg: 'the-girl-next-door', weights: [400] },
+  { pkg: 'swanky-and-moo-moo', weights: [400] },
+  { pkg: 'nanum-pen-script', weights: [400] },
+] as const;
+
+export type SynthFontSet = 'printed' | 'printed+handwriting';
+
 export interface SynthFont {
   /** Family name registered with the canvas, e.g. "synth-roboto". */
   readonly family: string;
@@ -30,14 +59,16 @@ export interface SynthFont {
   readonly source: string;
 }
 
-let loaded: SynthFont[] | null = null;
+const loaded = new Map<SynthFontSet, SynthFont[]>();
 
-/** Registers every SynDigits font with @napi-rs/canvas once and returns the (family, weight) list. */
-export function loadSynthFonts(): SynthFont[] {
-  if (loaded) return loaded;
+/** Registers the fonts of a SynDigits font set with @napi-rs/canvas once and returns the (family, weight) list. */
+export function loadSynthFonts(set: SynthFontSet = 'printed'): SynthFont[] {
+  const known = loaded.get(set);
+  if (known) return known;
   const require = createRequire(import.meta.url);
   const fonts: SynthFont[] = [];
-  for (const { pkg, weights } of SYNTH_FONT_PACKAGES) {
+  const packages = set === 'printed' ? SYNTH_FONT_PACKAGES : [...SYNTH_FONT_PACKAGES, ...SYNTH_HANDWRITING_FONT_PACKAGES];
+  for (const { pkg, weights } of packages) {
     let root: string;
     try {
       root = dirname(require.resolve(`@fontsource/${pkg}/package.json`));
@@ -53,6 +84,6 @@ export function loadSynthFonts(): SynthFont[] {
       fonts.push({ family, weight, source: `@fontsource/${pkg}@${version}` });
     }
   }
-  loaded = fonts;
+  loaded.set(set, fonts);
   return fonts;
 }

@@ -36,10 +36,12 @@ test('has the 32x32x3 shape, all ten classes and varied pixels', () => {
   }
 });
 
-test('loads at least 8 distinct font families that render a digit differently', () => {
-  const fonts = loadSynthFonts();
-  const families = [...new Set(fonts.map((f) => f.family))];
-  assert.ok(families.length >= 8, `only ${families.length} families`);
+test('loads at least 8 printed and 8 more handwriting font families, each rendering a digit its own way', () => {
+  const printed = new Set(loadSynthFonts().map((f) => f.family));
+  const families = [...new Set(loadSynthFonts('printed+handwriting').map((f) => f.family))];
+  assert.ok(printed.size >= 8, `only ${printed.size} printed families`);
+  assert.ok(families.length >= printed.size + 8, `only ${families.length - printed.size} handwriting families`);
+  assert.ok([...printed].every((f) => families.includes(f)), 'the handwriting set keeps the printed fonts');
   const canvas = createCanvas(48, 48);
   const ctx = canvas.getContext('2d');
   const renders = new Set<string>();
@@ -52,6 +54,13 @@ test('loads at least 8 distinct font families that render a digit differently', 
     renders.add(sha(ctx.getImageData(0, 0, 48, 48).data));
   }
   assert.equal(renders.size, families.length, 'some families render identically: a font failed to load and fell back');
+});
+
+test('handwriting fonts change the glyphs, not the draws: same labels, other images', () => {
+  const printed = generateSynthDigits({ count: 50, seed: 5 });
+  const hand = generateSynthDigits({ count: 50, seed: 5, fonts: 'printed+handwriting' });
+  assert.deepEqual(hand.labels, printed.labels);
+  assert.notEqual(sha(hand.images), sha(printed.images));
 });
 
 test('plain SynDigits: the same digits and draws, without neighbours: less ink near the left and right edges', () => {

@@ -1,6 +1,6 @@
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { createRng, mixSeed, type Rng } from './rng.ts';
-import { loadSynthFonts, type SynthFont } from './fonts.ts';
+import { loadSynthFonts, type SynthFont, type SynthFontSet } from './fonts.ts';
 import { gaussianBlur, toBytes } from './filters.ts';
 import type { ImageSet } from './imageset.ts';
 
@@ -18,6 +18,8 @@ export interface SynthOptions {
    * neighbouring digits and with flat backgrounds: SynDigits with the layout cues MNIST never has removed.
    */
   readonly plain?: boolean;
+  /** The fonts drawn from; default printed. */
+  readonly fonts?: SynthFontSet;
 }
 
 type Rgb = [number, number, number];
@@ -110,7 +112,7 @@ function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: numb
  */
 export function generateSynthDigits(options: SynthOptions): ImageSet {
   const { count, seed } = options;
-  const fonts = loadSynthFonts();
+  const fonts = loadSynthFonts(options.fonts);
   const S = SYNTH_SIZE;
   const canvas = createCanvas(S, S);
   const ctx = canvas.getContext('2d');

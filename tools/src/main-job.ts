@@ -6,13 +6,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDatasetName } from '@dann/data';
 import { parseCommand, positiveInt, runMain } from '@dann/protocol';
 
 const command = {
   name: 'main-job',
-  summary: 'Starts a coordinator and local trainers on loopback, trains DANN synth -> mnist on a short schedule, prints the results.',
-  usage: 'npm start [-- --trainers 2 --limit 10000 --epochs 2 --lambda-max 0.1 --out runs/main]',
+  summary: 'Starts a coordinator and local trainers on loopback, trains DANN SOURCE -> mnist on a short schedule, prints the results.',
+  usage: 'npm start [-- --source synth --trainers 2 --limit 10000 --epochs 2 --lambda-max 0.1 --out runs/main]',
   options: {
+    source: { type: 'string', description: 'labelled domain: synth (printed fonts), synth-hand (printed and handwriting fonts: a better model for handwritten digits), synth-plain, svhn or mnistm (the target is mnist)', default: 'synth' },
     trainers: { type: 'string', description: 'local trainer processes', default: '2' },
     limit: { type: 'string', description: 'training images per domain', default: '10000' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '2' },
@@ -26,6 +28,7 @@ runMain(async () => {
   if (!args) return;
   const v = args.values;
   const trainers = positiveInt('trainers', v.trainers);
+  if (!isDatasetName(v.source) || v.source === 'mnist') throw new Error(`--source must be synth, synth-hand, synth-plain, svhn or mnistm, got "${v.source}".`);
   const token = randomBytes(16).toString('hex');
   const children: ChildProcess[] = [];
   const start = (label: string, script: string, argv: string[]) => {
@@ -44,7 +47,7 @@ runMain(async () => {
   const info = join(v.out, 'coordinator.json');
   rmSync(info, { force: true });
   const coordinator = start('coordinator', 'apps/coordinator/src/serve.ts', [
-    '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', String(positiveInt('limit', v.limit)),
+    '--method', 'dann', '--source', v.source, '--target', 'mnist', '--preset', 'paper', '--limit', String(positiveInt('limit', v.limit)),
     '--epochs', String(positiveInt('epochs', v.epochs)), '--lambda-max', v['lambda-max'], '--min-trainers', String(trainers), '--port', '0', '--out', v.out,
   ]);
   const exited = new Promise<number | null>((resolve) => coordinator.on('exit', resolve));

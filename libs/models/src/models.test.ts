@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientReversal } from './grl.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { PRESETS, greyInput, withDomainHead, paramSpecs, paramCount } from './architecture.ts';
+import { PRESETS, greyInput, withDomainHead, domainAfter, paramSpecs, paramCount, type Architecture } from './architecture.ts';
 import { applyUpdate, createOptimizerState } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { Trainer } from './trainer.ts';
@@ -292,4 +292,23 @@ test('another domain head keeps the label path and its layout; a linear head rea
   assert.equal(paramCount(paramSpecs(withDomainHead(PRESETS.paper, [])), ['domain']), 3072 * 2 + 2);
   assert.throws(() => withDomainHead(PRESETS.paper, [0]), /positive integers/);
   assert.throws(() => withDomainHead(PRESETS.paper, [8], 1), /dropout must be in \[0, 1\)/);
+});
+
+test('the domain head moved down the label path reads the hidden layer; the label path predicts the same with the same weights', () => {
+  const paper: Architecture = PRESETS.paper, deep = domainAfter(paper, 1);
+  const labelPath = (arch: Architecture) => paramSpecs(arch).filter((s) => s.group !== 'domain');
+  assert.deepEqual(labelPath(deep).map((s) => s.shape), labelPath(paper).map((s) => s.shape));
+  assert.deepEqual(paramSpecs(deep).filter((s) => s.group === 'domain')[0].shape, [100, 100]);
+  assert.equal(domainAfter(paper, 0), paper);
+  assert.throws(() => domainAfter(paper, 3), /after 0\.\.2 of its layers, got 3/);
+  const weights = DannNetwork.initialWeights(paper, 3);
+  const moved = new Float32Array(paramCount(paramSpecs(deep)));
+  const labelSize = labelPath(paper).reduce((n, s) => n + s.size, 0);
+  moved.set(weights.subarray(0, labelSize)); // the label path comes first in both layouts
+  const images = preprocessBatch(toyDomain(4, 5, 'source'), [0, 1, 2, 3]);
+  const a = new DannNetwork(paper, weights), b = new DannNetwork(deep, moved);
+  const pa = a.predict(images), pb = b.predict(images);
+  pa.forEach((v, i) => assert.ok(Math.abs(v - pb[i]) < 1e-6, `probability ${i}: ${v} vs ${pb[i]}`));
+  a.dispose();
+  b.dispose();
 });

@@ -14,6 +14,7 @@ export const trainCommand = {
     grey: { type: 'boolean', description: 'the network sees the luminance of its inputs only (recorded in the run\'s architecture)' },
     'domain-head': { type: 'string', description: 'hidden widths of the domain head, comma-separated (e.g. 1024,1024; none: a linear head; default: the preset\'s)' },
     'domain-after': { type: 'string', description: 'the GRL and domain head read the label path after its first N layers (0: the feature maps, as in the paper)', default: '0' },
+    conditional: { type: 'boolean', description: 'the domain head reads features ⊗ class probabilities (CDAN, Long et al. 2018): domains compared class by class' },
     'domain-dropout': { type: 'string', description: 'dropout after each hidden layer of the domain head (needs --domain-head)', default: '0' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
     'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
@@ -52,6 +53,7 @@ export interface TrainOptions {
   domainHead?: number[];
   domainDropout: number;
   domainAfter: number;
+  conditional: boolean;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerKind;
@@ -99,6 +101,7 @@ export function toTrainOptions(v: Raw): TrainOptions {
     domainHead: v['domain-head'] === undefined ? undefined : v['domain-head'] === 'none' ? [] : v['domain-head'].split(',').map((u) => positiveInt('domain-head', u.trim())),
     domainDropout,
     domainAfter: nonNegative('domain-after', v['domain-after']!),
+    conditional: v.conditional ?? false,
     epochs: positiveInt('epochs', v.epochs!),
     batchSize: positiveInt('batch-size', v['batch-size']!),
     optimizer: oneOf('optimizer', v.optimizer!, OPTIMIZERS),

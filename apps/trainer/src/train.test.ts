@@ -51,7 +51,7 @@ test('a bad option is one line on stderr and exit code 1; --usage documents ever
   assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
 });
 
-test('grey input, another domain head, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
+test('grey input, another or a conditional domain head, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', { timeout: 300_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
   try {
     const common = ['--preset', 'paper', '--limit', '48', '--val-count', '16', '--batch-size', '16', '--epochs', '1', '--eval-limit', '16', '--backend', 'wasm'];
@@ -68,12 +68,15 @@ test('grey input, another domain head, a non-saturating adversarial loss and tar
     assert.equal(config.train.architecture.input.grey, true);
     assert.deepEqual(config.train.architecture.domain.map((l: { kind: string; units?: number; rate?: number }) => l.units ?? l.rate), [64, 0.5, 32, 0.5, 2]);
     assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey-domain64-32-d0.5');
-    // The domain head on the label path's first hidden layer: the same label path, warm-started by position.
-    const deep = train(['--method', 'dann', '--domain-after', '1', '--init-from', join(dir, 'so'), ...common, '--out', join(dir, 'deep')], env);
+    // The domain head on the label path's first hidden layer, conditioned on the class probabilities (CDAN):
+    // the same label path, warm-started by position.
+    const deep = train(['--method', 'dann', '--domain-after', '1', '--conditional', '--init-from', join(dir, 'so'), ...common, '--out', join(dir, 'deep')], env);
     assert.equal(deep.status, 0, deep.stderr + deep.stdout);
-    assert.match(deep.stdout, /warm start from .*: feature extractor and label head \(by position: paper -> paper-grl1\)/);
+    assert.match(deep.stdout, /warm start from .*: feature extractor and label head \(by position: paper -> paper-grl1-cdan\)/);
     const deepConfig = JSON.parse(readFileSync(join(dir, 'deep', 'config.json'), 'utf8'));
     assert.equal(deepConfig.train.architecture.features.length, PRESETS.paper.features.length + 1);
+    assert.equal(deepConfig.train.architecture.conditional, true);
+    assert.equal(loadCheckpoint(join(dir, 'deep', 'checkpoint.bin')).arch, 'paper-grl1-cdan');
     const noHead = train(['--method', 'dann', '--domain-dropout', '0.5', ...common, '--out', join(dir, 'x')], env);
     assert.equal(noHead.stderr.trim(), "error: --domain-dropout needs --domain-head (the presets' heads have no dropout layers).");
   } finally {

@@ -1,7 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, sliceSet } from '@dann/data';
-import { evaluate, greyInput, withDomainHead, domainAfter, type Architecture, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
+import { evaluate, greyInput, withDomainHead, domainAfter, conditionalDomain, type Architecture, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
 import { parseCommand, runMain } from '@dann/protocol';
 import { toTrainOptions, trainCommand, type TrainOptions } from './options.ts';
 import { Progress } from './progress.ts';
@@ -11,6 +11,7 @@ function trainConfig(o: TrainOptions): TrainConfig {
   if (o.grey) arch = greyInput(arch);
   arch = domainAfter(arch, o.domainAfter);
   if (o.domainHead) arch = withDomainHead(arch, o.domainHead, o.domainDropout);
+  if (o.conditional) arch = conditionalDomain(arch);
   return {
     preset: o.preset, ...(arch !== PRESETS[o.preset] ? { architecture: arch } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, momentum: o.momentum, clipNorm: o.clipNorm },

@@ -28,6 +28,11 @@ export interface Architecture {
   readonly label: readonly Layer[];
   /** After the GRL; ends in 2 logits (source, target). */
   readonly domain: readonly Layer[];
+  /**
+   * The domain head reads the outer product of the features and the label head's class probabilities
+   * (held constant), as in CDAN (Long et al. 2018): the adversary compares the domains class by class.
+   */
+  readonly conditional?: boolean;
 }
 
 const conv = (filters: number, kernel: number, padding: 'same' | 'valid'): Layer => ({ kind: 'conv', filters, kernel, padding, activation: 'relu' });
@@ -105,6 +110,11 @@ export function domainAfter(arch: Architecture, layers: number): Architecture {
   };
 }
 
+/** `arch` whose domain head compares the domains class by class (features ⊗ class probabilities, CDAN). */
+export function conditionalDomain(arch: Architecture): Architecture {
+  return arch.conditional ? arch : { ...arch, name: `${arch.name}-cdan`, source: `${arch.source}; the domain head reads features ⊗ class probabilities (CDAN)`, conditional: true };
+}
+
 export type Group = 'features' | 'label' | 'domain';
 
 /** One trainable tensor and its place in the flat parameter vector. */
@@ -167,7 +177,8 @@ export function paramSpecs(arch: Architecture): ParamSpec[] {
   const feat = walk('features', arch.features, [arch.input.height, arch.input.width, arch.input.channels]);
   const logits = walk('label', arch.label, feat);
   if (logits.length !== 1 || logits[0] !== 10) throw new Error(`${arch.name}: the label head must end in 10 units, got ${logits.join('x')}.`);
-  const dom = walk('domain', arch.domain, feat.length === 1 ? feat : [feat.reduce((a, b) => a * b, 1)]);
+  const width = feat.reduce((a, b) => a * b, 1);
+  const dom = walk('domain', arch.domain, [arch.conditional ? width * 10 : width]);
   if (dom.length !== 1 || dom[0] !== 2) throw new Error(`${arch.name}: the domain head must end in 2 units, got ${dom.join('x')}.`);
   return specs;
 }

@@ -1,4 +1,4 @@
-export { PRESETS, PRESET_NAMES, greyInput, withDomainHead, domainAfter, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
+export { PRESETS, PRESET_NAMES, greyInput, withDomainHead, domainAfter, conditionalDomain, paramSpecs, paramCount, layerOutput, type Architecture, type Layer, type ParamSpec, type PresetName, type Group } from './architecture.ts';
 export { DannNetwork, greyImages, type ForwardOptions } from './network.ts';
 export { gradientReversal, stopGradient } from './grl.ts';
 export { lambdaSchedule, lrSchedule, progress } from './schedules.ts';

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { gradientReversal } from './grl.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
-import { PRESETS, greyInput, withDomainHead, domainAfter, paramSpecs, paramCount, type Architecture } from './architecture.ts';
-import { applyUpdate, createOptimizerState } from './optimizer.ts';
+import { PRESETS, greyInput, withDomainHead, domainAfter, conditionalDomain, paramSpecs, paramCount, type Architecture } from './architecture.ts';
+import { applyUpdate, createOptimizerState, l2norm } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
 import { Trainer } from './trainer.ts';
 import { selectBackend } from './backend.ts';
@@ -311,4 +311,26 @@ test('the domain head moved down the label path reads the hidden layer; the labe
   pa.forEach((v, i) => assert.ok(Math.abs(v - pb[i]) < 1e-6, `probability ${i}: ${v} vs ${pb[i]}`));
   a.dispose();
   b.dispose();
+});
+
+test('a conditional (CDAN) domain head reads features ⊗ class probabilities, held constant: no domain gradient reaches the label head', () => {
+  const base = toyConfig().architecture!;
+  const plain = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const arch = conditionalDomain(plain);
+  const d = paramSpecs(plain).find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0];
+  assert.equal(paramSpecs(arch).find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0], d * 10);
+  const net = new DannNetwork(arch, DannNetwork.initialWeights(arch, 4));
+  const src = toyDomain(6, 1, 'source'), tgt = toyDomain(6, 2, 'target');
+  const batch = { source: preprocessBatch(src, [0, 1, 2, 3, 4, 5]), target: preprocessBatch(tgt, [0, 1, 2, 3, 4, 5]), sourceLabels: src.labels.subarray(0, 6) };
+  // The class probabilities enter as constants: the label head's gradient is exactly source-only's, while
+  // the features get the reversed domain gradient and the head learns.
+  const dann = computeGradient(net, batch, { method: 'dann', lambda: 1, seed: 1 });
+  const so = computeGradient(net, batch, { method: 'source-only', lambda: 0, seed: 1 });
+  const label = net.specs.filter((s) => s.group === 'label');
+  const from = label[0].offset, to = label.at(-1)!.offset + label.at(-1)!.size;
+  for (let i = from; i < to; i++) assert.ok(Math.abs(dann.gradient[i] - so.gradient[i]) <= 1e-5 * Math.max(1, Math.abs(so.gradient[i])), `label parameter ${i}: ${dann.gradient[i]} vs ${so.gradient[i]}`);
+  const diff = so.gradient.subarray(0, from).map((g, i) => dann.gradient[i] - g);
+  assert.ok(l2norm(diff) > 1e-4 * l2norm(so.gradient.subarray(0, from)), 'the features get the domain gradient');
+  assert.ok(l2norm(dann.gradient.subarray(to)) > 0, 'the domain head learns');
+  net.dispose();
 });

@@ -144,17 +144,28 @@ export class DannNetwork {
     return this.run('label', this.arch.label, features, o) as tf.Tensor2D;
   }
 
-  /** Domain logits through the gradient reversal layer (-lambda on the way back). */
-  domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions): tf.Tensor2D {
-    return this.run('domain', this.arch.domain, gradientReversal(features, lambda), o) as tf.Tensor2D;
+  /**
+   * What the domain head reads: the features, or for a conditional head their outer product with the
+   * class probabilities `probs` (n x 10, taken as constants), flattened to n x 10d.
+   */
+  private domainInput(features: tf.Tensor2D, probs?: tf.Tensor2D): tf.Tensor2D {
+    if (!this.arch.conditional) return features;
+    if (!probs) throw new Error(`${this.arch.name}: a conditional domain head needs the class probabilities.`);
+    const [n, d] = features.shape;
+    return tf.reshape(tf.mul(tf.reshape(features, [n, d, 1]), tf.reshape(stopGradient(probs), [n, 1, 10])), [n, d * 10]);
+  }
+
+  /** Domain logits through the gradient reversal layer (-lambda on the way back); `probs` for a conditional head. */
+  domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions, probs?: tf.Tensor2D): tf.Tensor2D {
+    return this.run('domain', this.arch.domain, gradientReversal(this.domainInput(features, probs), lambda), o) as tf.Tensor2D;
   }
 
   /**
    * Domain logits without the reversal layer. `constantWeights`: the head's weights enter as constants
    * (no gradient reaches them), so only the features are trained through this pass.
    */
-  domainHead(features: tf.Tensor2D, o: ForwardOptions, constantWeights = false): tf.Tensor2D {
-    return this.run('domain', this.arch.domain, features, o, constantWeights) as tf.Tensor2D;
+  domainHead(features: tf.Tensor2D, o: ForwardOptions, constantWeights = false, probs?: tf.Tensor2D): tf.Tensor2D {
+    return this.run('domain', this.arch.domain, this.domainInput(features, probs), o, constantWeights) as tf.Tensor2D;
   }
 
   /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */
@@ -164,7 +175,7 @@ export class DannNetwork {
 
   /** Feature-layer activations (n x d) for preprocessed NHWC images. */
   embed(images: Float32Array, batchSize = 256): Float32Array {
-    const d = this.specs.find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0];
+    const d = this.specs.find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0] / (this.arch.conditional ? 10 : 1);
     return this.mapBatches(images, d, batchSize, (x) => this.features(x, { training: false }));
   }
 

@@ -111,7 +111,9 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     kept.push(labelLogits, labelLoss);
     if (!dann) return labelLoss;
     const domainTargets = tf.oneHot(domainLabels!, 2);
-    domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo) : net.domainHead(stopGradient(features), fo));
+    // A conditional (CDAN) head also reads the class probabilities of every row, source and target.
+    const probs = net.arch.conditional ? tf.softmax(tf.concat([labelLogits, net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), { ...fo, rowIds: rowIds?.subarray(ns) })])) as tf.Tensor2D : undefined;
+    domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo, probs) : net.domainHead(stopGradient(features), fo, false, probs));
     domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(domainTargets, domainLogits) as tf.Scalar);
     kept.push(domainLogits, domainLoss);
     let total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
@@ -123,7 +125,7 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
       total = tf.add(total, tf.mul(entropy, entropyWeight)) as tf.Scalar;
     }
     if (adversarial === 'grl' || o.lambda === 0) return total;
-    const fooled = net.domainHead(features, fo, true);
+    const fooled = net.domainHead(features, fo, true, probs);
     const wanted = adversarial === 'flip' ? tf.sub(1, domainTargets) : tf.fill([ns + nt, 2], 0.5);
     const adversarialLoss = tf.losses.softmaxCrossEntropy(wanted, fooled) as tf.Scalar;
     return tf.add(total, tf.mul(adversarialLoss, domainWeight * o.lambda)) as tf.Scalar;

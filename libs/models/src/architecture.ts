@@ -150,6 +150,11 @@ export function layerOutput(layer: Layer, shape: number[]): number[] {
   }
 }
 
+/** Width of the feature layer (the flattened feature maps, or the hidden layer the domain head reads). */
+export function featureWidth(arch: Architecture): number {
+  return arch.features.reduce((shape, layer) => layerOutput(layer, shape), [arch.input.height, arch.input.width, arch.input.channels]).reduce((a, b) => a * b, 1);
+}
+
 /** The flat parameter layout: features, then label head, then domain head; kernel before bias per layer. */
 export function paramSpecs(arch: Architecture): ParamSpec[] {
   const specs: ParamSpec[] = [];

@@ -15,6 +15,12 @@ import { computeGradient } from './step.ts';
 import { architectureOf } from './trainer.ts';
 import { preprocessBatch } from '@dann/data';
 
+/** The toy network without dropout, for gradient checks that compare passes with different batch layouts. */
+function toyWithoutDropout(): Architecture {
+  const base = toyConfig().architecture!;
+  return { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+}
+
 before(async () => {
   await selectBackend({ backend: 'wasm' });
 });
@@ -187,8 +193,7 @@ test('flip / confusion: label and domain heads get the GRL gradients; the featur
 });
 
 test('flip: the feature gradient matches finite differences of label loss + λ w x CE(flipped domain labels) with the head fixed', () => {
-  const base = toyConfig().architecture!;
-  const arch = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const arch = toyWithoutDropout();
   const weights = DannNetwork.initialWeights(arch, 4);
   const net = new DannNetwork(arch, weights);
   const src = toyDomain(6, 1, 'source'), tgt = toyDomain(6, 2, 'target');
@@ -247,8 +252,7 @@ test('grey input: the network sees the preprocessed luminance image in every cha
 });
 
 test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', () => {
-  const base = toyConfig().architecture!;
-  const arch = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const arch = toyWithoutDropout();
   const weights = DannNetwork.initialWeights(arch, 6);
   const net = new DannNetwork(arch, weights);
   const src = toyDomain(5, 1, 'source'), tgt = toyDomain(7, 2, 'target');
@@ -314,8 +318,7 @@ test('the domain head moved down the label path reads the hidden layer; the labe
 });
 
 test('a conditional (CDAN) domain head reads features ⊗ class probabilities, held constant: no domain gradient reaches the label head', () => {
-  const base = toyConfig().architecture!;
-  const plain = { ...base, name: 'tiny-no-dropout', features: base.features.filter((l) => l.kind !== 'dropout'), label: base.label.filter((l) => l.kind !== 'dropout') };
+  const plain = toyWithoutDropout();
   const arch = conditionalDomain(plain);
   const d = paramSpecs(plain).find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0];
   assert.equal(paramSpecs(arch).find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0], d * 10);

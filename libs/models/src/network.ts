@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The umbrella package's Node bundle registers every op's gradient (tfjs-core's own ESM build cannot be deep-imported in Node).
 import '@tensorflow/tfjs';
 import { createRng, mixSeed } from '@dann/data';
-import { paramSpecs, type Architecture, type Layer, type ParamSpec, type Group } from './architecture.ts';
+import { featureWidth, paramSpecs, type Architecture, type Layer, type ParamSpec, type Group } from './architecture.ts';
 import { gradientReversal, stopGradient } from './grl.ts';
 
 let instances = 0;
@@ -175,7 +175,7 @@ export class DannNetwork {
 
   /** Feature-layer activations (n x d) for preprocessed NHWC images. */
   embed(images: Float32Array, batchSize = 256): Float32Array {
-    const d = this.specs.find((s) => s.group === 'domain' && s.kind === 'kernel')!.shape[0] / (this.arch.conditional ? 10 : 1);
+    const d = featureWidth(this.arch);
     return this.mapBatches(images, d, batchSize, (x) => this.features(x, { training: false }));
   }
 

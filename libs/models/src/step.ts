@@ -111,16 +111,18 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     kept.push(labelLogits, labelLoss);
     if (!dann) return labelLoss;
     const domainTargets = tf.oneHot(domainLabels!, 2);
+    // The label head on the target rows, computed once for whichever terms need it.
+    let targetLogits: tf.Tensor2D | undefined;
+    const targetLabelLogits = () => (targetLogits ??= net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), { ...fo, rowIds: rowIds?.subarray(ns) }));
     // A conditional (CDAN) head also reads the class probabilities of every row, source and target.
-    const probs = net.arch.conditional ? tf.softmax(tf.concat([labelLogits, net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), { ...fo, rowIds: rowIds?.subarray(ns) })])) as tf.Tensor2D : undefined;
+    const probs = net.arch.conditional ? (tf.softmax(tf.concat([labelLogits, targetLabelLogits()])) as tf.Tensor2D) : undefined;
     domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo, probs) : net.domainHead(stopGradient(features), fo, false, probs));
     domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(domainTargets, domainLogits) as tf.Scalar);
     kept.push(domainLogits, domainLoss);
     let total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;
     const entropyWeight = o.targetEntropy ?? 0;
     if (entropyWeight > 0) {
-      const targetFo = { ...fo, rowIds: rowIds?.subarray(ns) };
-      const logits = net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), targetFo);
+      const logits = targetLabelLogits();
       const entropy = tf.neg(tf.mean(tf.sum(tf.mul(tf.softmax(logits), tf.logSoftmax(logits)), 1)));
       total = tf.add(total, tf.mul(entropy, entropyWeight)) as tf.Scalar;
     }

@@ -36,6 +36,34 @@ test('a gradient round-trips exactly in f32, viewed without a copy when aligned'
   assert.deepEqual(copy, g);
 });
 
+test('a frame inside a bigger Node Buffer at an unaligned offset (as ws hands over a socket read) decodes to a copy', () => {
+  const g = Float32Array.from([1, -2, 3.5, 4]);
+  for (const dtype of ['f32', 'bf16', 'f16'] as const) {
+    const bytes = encodeFrame({ type: 'state', step: 0, epoch: 0, optimizerStep: 0, sizes: [4] }, g, dtype);
+    const read = Buffer.alloc(bytes.length + 1027); // the socket read holds more than this message
+    read.set(bytes, 3);
+    const { payload } = decodeFrame(read.subarray(3, 3 + bytes.length), limits);
+    assert.deepEqual(payload, g, dtype);
+  }
+});
+
+test('a header that is not a map, or a map with more keys than any message has, is refused before it is decoded', () => {
+  const frame = (header: Uint8Array) => {
+    const bytes = new Uint8Array(16 + ((header.length + 3) & ~3));
+    const view = new DataView(bytes.buffer);
+    view.setUint32(0, 0x4e4e4144, true);
+    view.setUint8(4, 1);
+    view.setUint32(8, header.length, true);
+    bytes.set(header, 16);
+    return bytes;
+  };
+  const wide = new Packr({ useRecords: false }).pack(Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, i])));
+  assert.throws(() => decodeFrame(frame(wide), limits), { name: 'ProtocolError', message: 'a message header has 17 keys, more than 16.' });
+  const map32 = Uint8Array.from([0xdf, 0, 1, 0x86, 0xa0]); // claims 100,000 keys
+  assert.throws(() => decodeFrame(frame(map32), limits), { name: 'ProtocolError', message: 'a message header has 100000 keys, more than 16.' });
+  assert.throws(() => decodeFrame(frame(Uint8Array.from([0x93, 1, 2, 3])), limits), { name: 'ProtocolError', message: 'a message header must be a MessagePack map.' });
+});
+
 test('bf16 and f16 halve the payload; values round to nearest within their precision; NaN and Infinity survive', () => {
   const g = Float32Array.from([0, -0, 1, -2.5, 3.14159, 1e-3, 65504, 1e-8, NaN, Infinity, -Infinity, 123456]);
   for (const [dtype, rel] of [['bf16', 2 ** -8], ['f16', 2 ** -11]] as const) {
@@ -79,7 +107,7 @@ test('bad frames are refused with one sentence each', () => {
   const huge = good.slice(); new DataView(huge.buffer).setUint32(8, 1 << 30, true);
   rejects(huge, /header of \d+ bytes is out of bounds/);
   const garbage = good.slice(); garbage.fill(0xc1, 16, 20); // 0xc1 is never valid MessagePack
-  rejects(garbage, /not valid MessagePack|must be an object|unknown message type/);
+  rejects(garbage, /not valid MessagePack|must be an object|must be a MessagePack map|unknown message type/);
   // Valid frames around invalid messages.
   const raw = (header: unknown, count = 0) => {
     const h = new Packr({ useRecords: false }).pack(header);
@@ -91,7 +119,7 @@ test('bad frames are refused with one sentence each', () => {
     return f;
   };
   rejects(raw({ type: 'launch' }), /unknown message type "launch"/);
-  rejects(raw([1, 2]), /must be an object/);
+  rejects(raw([1, 2]), /must be a MessagePack map/);
   rejects(raw({ ...gradient, samples: -1 }, 3), /gradient.samples must be a non-negative integer/);
   rejects(raw({ ...gradient, labelLoss: '1' }, 3), /gradient.labelLoss must be a number/);
   rejects(raw({ type: 'assign', step: 1, shard: 0, epoch: 0, source: [1, 2.5], target: [], lambda: 0, seed: 0 }), /assign.source must be an array of non-negative integers/);

@@ -34,6 +34,17 @@ export interface DecodeLimits {
 
 const align4 = (n: number) => (n + 3) & ~3;
 
+/** Every message has at most this many fields (type included); checked before the header is decoded. */
+const MAX_HEADER_KEYS = 16;
+
+/** The entry count of the MessagePack map starting with `lead` at `at`, or null when it is not a map. */
+function mapEntries(lead: number, view: DataView, at: number): number | null {
+  if (lead >= 0x80 && lead <= 0x8f) return lead & 0x0f;
+  if (lead === 0xde) return view.byteLength >= at + 3 ? view.getUint16(at + 1) : null;
+  if (lead === 0xdf) return view.byteLength >= at + 5 ? view.getUint32(at + 1) : null;
+  return null;
+}
+
 /** Encodes a message (and its payload for tensor messages) into one frame. */
 export function encodeFrame(message: Message, payload?: Float32Array, dtype: WireDtype = 'f32'): Uint8Array {
   const tensor = TENSOR_TYPES.has(message.type);
@@ -74,6 +85,9 @@ export function decodeFrame(bytes: Uint8Array, limits: DecodeLimits): Frame {
   const payloadAt = align4(FIXED + headerBytes);
   const expected = payloadAt + count * DTYPE_BYTES[dtype];
   if (bytes.length !== expected) throw new ProtocolError(`frame is ${bytes.length} bytes but its lengths say ${expected} (truncated or padded).`);
+  const entries = mapEntries(bytes[FIXED], view, FIXED);
+  if (entries === null) throw new ProtocolError('a message header must be a MessagePack map.');
+  if (entries > MAX_HEADER_KEYS) throw new ProtocolError(`a message header has ${entries} keys, more than ${MAX_HEADER_KEYS}.`);
   let header: unknown;
   try {
     header = packr.unpack(bytes.subarray(FIXED, FIXED + headerBytes));
@@ -87,11 +101,13 @@ export function decodeFrame(bytes: Uint8Array, limits: DecodeLimits): Frame {
     return { message };
   }
   const start = bytes.byteOffset + payloadAt;
+  // A Buffer's slice() is a view, so an unaligned payload is copied into a fresh array explicitly.
+  const copy = () => Uint8Array.prototype.slice.call(bytes, payloadAt).buffer;
   let payload: Float32Array;
   if (dtype === 'f32') {
-    payload = start % 4 === 0 ? new Float32Array(bytes.buffer, start, count) : new Float32Array(bytes.slice(payloadAt).buffer);
+    payload = start % 4 === 0 ? new Float32Array(bytes.buffer, start, count) : new Float32Array(copy(), 0, count);
   } else {
-    const halves = start % 2 === 0 ? new Uint16Array(bytes.buffer, start, count) : new Uint16Array(bytes.slice(payloadAt).buffer);
+    const halves = start % 2 === 0 ? new Uint16Array(bytes.buffer, start, count) : new Uint16Array(copy(), 0, count);
     payload = new Float32Array(count);
     (dtype === 'bf16' ? bf16ToF32 : f16ToF32)(halves, payload);
   }

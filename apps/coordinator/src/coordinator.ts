@@ -6,6 +6,7 @@ import {
 } from '@dann/models';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
 import { StepRound, type Shard } from './round.ts';
+import type { Aggregate } from './aggregate.ts';
 
 /** What the coordinator tells trainers to load: the training config and the data they read shards from. */
 export interface RunSpec {
@@ -22,6 +23,15 @@ export interface CoordinatorOptions {
   readonly minTrainers: number;
   readonly stepTimeoutMs: number;
   readonly checkpointEvery: number;
+  /** Also checkpoint when this many seconds passed since the last one (0 = by steps only). */
+  readonly checkpointSeconds: number;
+  /** How shard gradients are combined (aggregate.ts) and the clipped-mean's bound (x the median norm). */
+  readonly aggregate: Aggregate;
+  readonly clipFactor: number;
+  /** A trainer whose gradient is clipped in this many consecutive steps is dropped (0 = never). */
+  readonly maxClippedSteps: number;
+  /** At most one resync (full state) per trainer within this many ms. */
+  readonly resyncIntervalMs: number;
   readonly wireDtype: WireDtype;
   readonly out: string;
   readonly resume: boolean;
@@ -40,12 +50,25 @@ export interface Peer {
 
 interface Member {
   readonly id: number;
+  /** The trainer's name, made unique among connected trainers: the one identity logs and the status page use. */
+  readonly label: string;
   readonly hello: Hello;
   readonly peer: Peer;
   readonly joinedAt: number;
   steps: number;
   computeMs: number;
   lastSeen: number;
+  /** Consecutive steps in which this trainer's gradient norm was bounded. */
+  clippedRun: number;
+  lastResync: number;
+}
+
+/** A trainer the coordinator dropped for what it sent (named on the status page). */
+export interface Removed {
+  readonly id: number;
+  readonly name: string;
+  readonly step: number;
+  readonly reason: string;
 }
 
 export interface StepMetrics {
@@ -55,6 +78,8 @@ export interface StepMetrics {
   reduceMs: number;
   /** L2 norm of the averaged gradient before clipping. */
   gradNorm: number;
+  /** Shard gradients whose norm the aggregation bounded. */
+  clipped: number;
 }
 
 /**
@@ -79,6 +104,11 @@ export class Coordinator {
   private roundStarted = 0;
   private deadline: NodeJS.Timeout | null = null;
   private waitingSaid = -1;
+  /** Trainers dropped for what they sent, newest last (bounded). */
+  readonly removed: Removed[] = [];
+  private stateCache: { step: number; frame: Uint8Array } | null = null;
+  private lastCheckpoint = Date.now();
+  private checkpointRetry: NodeJS.Timeout | null = null;
   private readonly partial: { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }[] = [];
   done = false;
 
@@ -94,10 +124,14 @@ export class Coordinator {
       this.weights = Float32Array.from(ck.weights);
       this.optimizer = ck.optimizer.state;
       this.step = ck.step;
+      for (const [epoch, counts] of Object.entries((ck.extra?.usage ?? {}) as Record<string, string>)) {
+        this.usage.set(Number(epoch), new Uint8Array(Buffer.from(counts, 'base64')));
+      }
       o.log(`resumed from ${file} at step ${ck.step}`);
     } else {
       this.weights = DannNetwork.initialWeights(architectureOf(c), c.seed);
       this.optimizer = createOptimizerState(c.optimizer, this.paramCount);
+      this.checkpoint(); // so --resume works from the first moment on
     }
   }
 
@@ -113,25 +147,39 @@ export class Coordinator {
     return [...this.members.keys()].sort((a, b) => a - b);
   }
 
-  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number }[] {
+  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number; clippedRun: number }[] {
     return this.liveIds.map((id) => {
       const m = this.members.get(id)!;
-      return { id, name: m.hello.name, backend: m.hello.backend, device: m.hello.device, steps: m.steps, msPerStep: m.steps ? m.computeMs / m.steps : NaN };
+      return {
+        id, name: m.label, backend: m.hello.backend, device: m.hello.device, steps: m.steps, msPerStep: m.steps ? m.computeMs / m.steps : NaN,
+        clippedRun: m.clippedRun,
+      };
     });
+  }
+
+  /** A connected trainer's name as logs show it, or `#id` once it is gone. */
+  nameOf(id: number): string {
+    return this.members.get(id)?.label ?? `#${id}`;
   }
 
   private sendTo(m: Member, message: Message, payload?: Float32Array): void {
     m.peer.send(encodeFrame(message, payload, this.o.wireDtype));
   }
 
+  /** The full state as one frame, built once per step and shared by every peer that needs it. */
   private stateFrame(): Uint8Array {
+    if (this.stateCache?.step === this.step) return this.stateCache.frame;
     const { weights, optimizer } = this;
     const payload = new Float32Array(weights.length + optimizer.m.length + optimizer.v.length);
     payload.set(weights);
     payload.set(optimizer.m, weights.length);
     payload.set(optimizer.v, weights.length + optimizer.m.length);
     // State is always exact (f32): replicas must start bit-identical.
-    return encodeFrame({ type: 'state', step: this.step, epoch: this.epoch, optimizerStep: optimizer.step, sizes: [weights.length, optimizer.m.length, optimizer.v.length] }, payload, 'f32');
+    const frame = encodeFrame(
+      { type: 'state', step: this.step, epoch: this.epoch, optimizerStep: optimizer.step, sizes: [weights.length, optimizer.m.length, optimizer.v.length] }, payload, 'f32',
+    );
+    this.stateCache = { step: this.step, frame };
+    return frame;
   }
 
   /** A trainer said hello: welcome it, send the current state; it takes part from the next step. */
@@ -147,11 +195,14 @@ export class Coordinator {
       return null;
     }
     const id = this.nextId++;
-    const m: Member = { id, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: Date.now() };
+    const taken = new Set([...this.members.values()].map((x) => x.label));
+    const label = taken.has(hello.name) ? `${hello.name}#${id}` : hello.name;
+    const now = Date.now();
+    const m: Member = { id, label, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: now, clippedRun: 0, lastResync: now };
     this.members.set(id, m);
     this.sendTo(m, { type: 'welcome', trainerId: id, config: this.o.spec as unknown as Record<string, unknown>, paramCount: this.paramCount, wireDtype: this.o.wireDtype });
     peer.send(this.stateFrame());
-    this.o.log(`trainer ${id} joined (${hello.name}, ${hello.backend} on ${hello.device}) at step ${this.step}; ${this.members.size} connected`);
+    this.o.log(`trainer ${label} joined (${hello.backend} on ${hello.device}) at step ${this.step}; ${this.members.size} connected`);
     this.maybeStartStep();
     return id;
   }
@@ -161,7 +212,7 @@ export class Coordinator {
     const m = this.members.get(id);
     if (!m) return;
     this.members.delete(id);
-    this.o.log(`trainer ${id} left (${reason}); ${this.members.size} connected`);
+    this.o.log(`trainer ${m.label} left (${reason}); ${this.members.size} connected`);
     if (this.round && !this.done) {
       if (this.members.size === 0) return; // the round waits; shards are re-planned when someone joins
       for (const s of this.round.drop(id, this.liveIds)) this.assign(s);
@@ -234,7 +285,10 @@ export class Coordinator {
       case 'checksum': {
         if (msg.step !== this.step) return null; // a late checksum; the next one will tell
         if (msg.value !== weightChecksum(this.weights)) {
-          this.o.log(`trainer ${id}'s weights differ from the coordinator's after step ${msg.step}: resyncing it`);
+          const now = Date.now();
+          if (now - m.lastResync < this.o.resyncIntervalMs) return `weights differ after step ${msg.step}; the last resync was ${now - m.lastResync} ms ago.`;
+          m.lastResync = now;
+          this.o.log(`trainer ${m.label}'s weights differ from the coordinator's after step ${msg.step}: resyncing it`);
           m.peer.send(this.stateFrame());
         }
         return null;
@@ -252,7 +306,8 @@ export class Coordinator {
     const round = this.round!;
     if (this.deadline) clearTimeout(this.deadline);
     const reduceStart = performance.now();
-    const { gradient, samples } = round.average();
+    const { gradient, samples, clipped } = round.average(this.o.aggregate, this.o.clipFactor);
+    this.judgeClipping(round, clipped);
     const { lambda, lr } = this.plan.schedule(this.step);
     const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
     // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
@@ -268,33 +323,79 @@ export class Coordinator {
     this.metrics.push({
       step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
       trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)), reduceMs, gradNorm: info.gradNorm,
+      clipped: clipped.length,
     });
     if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
     this.o.onStep?.(this.metrics[this.metrics.length - 1]);
     this.round = null;
     this.step++;
-    if (this.step % this.o.checkpointEvery === 0 || this.step >= this.totalSteps) this.checkpoint();
+    const due = this.o.checkpointSeconds > 0 && Date.now() - this.lastCheckpoint >= this.o.checkpointSeconds * 1000;
+    if (this.step % this.o.checkpointEvery === 0 || due) this.checkpoint();
     setImmediate(() => this.maybeStartStep());
   }
 
-  checkpoint(): void {
-    saveCheckpoint(join(this.o.out, 'checkpoint.bin'), {
-      arch: architectureOf(this.o.spec.train).name, step: this.step, epoch: this.epoch, config: this.o.spec.train,
-      weights: this.weights, optimizer: { kind: this.o.spec.train.optimizer.kind, state: this.optimizer }, extra: { data: this.o.spec.data },
-    });
+  /**
+   * Counts consecutive clipped steps per trainer; one clipped in `maxClippedSteps` steps in a row is
+   * dropped and listed in `removed` (honest shards of one batch have similar norms).
+   */
+  private judgeClipping(round: StepRound, clipped: readonly { trainer: number; norm: number; bound: number }[]): void {
+    const contributed = new Set(round.contributors());
+    const hit = new Set(clipped.map((c) => c.trainer));
+    for (const c of clipped) this.o.log(`step ${this.step}: trainer ${this.nameOf(c.trainer)}'s gradient norm ${c.norm.toExponential(2)} bounded to ${c.bound.toExponential(2)}`);
+    for (const id of contributed) {
+      const m = this.members.get(id);
+      if (!m) continue;
+      m.clippedRun = hit.has(id) ? m.clippedRun + 1 : 0;
+      if (this.o.maxClippedSteps > 0 && m.clippedRun >= this.o.maxClippedSteps) {
+        const reason = `gradient norm bounded in ${m.clippedRun} consecutive steps`;
+        this.removed.push({ id, name: m.label, step: this.step, reason });
+        if (this.removed.length > 100) this.removed.shift();
+        m.peer.close(4001, 'gradient clipped too often');
+        this.leave(id, `dropped: ${reason}`);
+      }
+    }
+  }
+
+  /** Writes checkpoint.bin atomically (weights, optimizer, accounting); a failed write is retried every 2 s. */
+  checkpoint(): boolean {
+    if (this.checkpointRetry) clearTimeout(this.checkpointRetry);
+    this.checkpointRetry = null;
+    const file = join(this.o.out, 'checkpoint.bin');
+    const usage = Object.fromEntries([...this.usage].map(([epoch, counts]) => [epoch, Buffer.from(counts).toString('base64')]));
+    try {
+      saveCheckpoint(file, {
+        arch: architectureOf(this.o.spec.train).name, step: this.step, epoch: this.epoch, config: this.o.spec.train,
+        weights: this.weights, optimizer: { kind: this.o.spec.train.optimizer.kind, state: this.optimizer }, extra: { data: this.o.spec.data, usage },
+      });
+      this.lastCheckpoint = Date.now();
+      return true;
+    } catch (err) {
+      this.o.log(`could not write ${file} at step ${this.step} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the previous checkpoint is intact; retrying in 2 s`);
+      this.checkpointRetry = setTimeout(() => this.checkpoint(), 2000);
+      return false;
+    }
   }
 
   private finish(): void {
     if (this.done) return;
     this.done = true;
     if (this.deadline) clearTimeout(this.deadline);
-    this.checkpoint();
     for (const m of this.members.values()) {
       this.sendTo(m, { type: 'leave', reason: 'the run is finished' });
       m.peer.close(1000, 'done');
     }
-    this.o.log(`finished ${this.totalSteps} steps; ${join(this.o.out, 'checkpoint.bin')}`);
-    this.o.onDone();
+    // The final checkpoint is the run's result: wait until it is written.
+    const settle = (attempt: number) => {
+      if (this.checkpoint()) {
+        this.o.log(`finished ${this.totalSteps} steps; ${join(this.o.out, 'checkpoint.bin')}`);
+        return this.o.onDone();
+      }
+      if (this.checkpointRetry) clearTimeout(this.checkpointRetry);
+      if (attempt < 30) return void setTimeout(() => settle(attempt + 1), 2000);
+      this.o.log(`gave up writing the final checkpoint after ${attempt} attempts; the results below come from memory`);
+      this.o.onDone();
+    };
+    settle(1);
   }
 
   /** True when every source sample of each finished epoch went into exactly one applied average. */

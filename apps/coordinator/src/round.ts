@@ -1,4 +1,5 @@
 import { splitBatch } from '@dann/data';
+import { aggregate, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
 
 /** A piece of one step's batch, computed by one trainer. */
 export interface Shard {
@@ -82,18 +83,21 @@ export class StepRound {
     return orphans.flatMap((s) => this.plan(s.source, s.target, live));
   }
 
-  /** The sample-weighted mean of the shard gradients, summed in shard order. */
-  average(): { gradient: Float32Array; samples: number } {
+  /**
+   * The shard gradients combined by `rule` (aggregate.ts), in shard order; `clipped` names the
+   * trainers whose gradient norm was bounded.
+   */
+  average(rule: Aggregate = 'mean', clipFactor = DEFAULT_CLIP_FACTOR): { gradient: Float32Array; samples: number; rule: Aggregate; clipped: { trainer: number; norm: number; bound: number }[] } {
     if (!this.complete) throw new Error(`step ${this.step} still waits for ${this.pending.length} shard(s).`);
     const ids = [...this.received.keys()].sort((a, b) => a - b);
-    const total = ids.reduce((n, id) => n + this.received.get(id)!.samples, 0);
-    const acc = new Float64Array(this.paramCount);
-    for (const id of ids) {
-      const { samples, gradient } = this.received.get(id)!;
-      const w = samples / total;
-      for (let i = 0; i < acc.length; i++) acc[i] += w * gradient[i];
-    }
-    return { gradient: Float32Array.from(acc), samples: total };
+    const result = aggregate(ids.map((id) => this.received.get(id)!), rule, clipFactor);
+    const clipped = result.clipped.map((c) => ({ trainer: this.shards.get(ids[c.index])!.trainer, norm: c.norm, bound: c.bound }));
+    return { gradient: result.gradient, samples: result.samples, rule: result.rule, clipped };
+  }
+
+  /** Trainers whose gradients are in this step's average. */
+  contributors(): number[] {
+    return [...new Set([...this.received.keys()].map((id) => this.shards.get(id)!.trainer))];
   }
 
   /** Source indices whose gradients made it into the average (each exactly once). */

@@ -1,13 +1,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DATASETS, loadDataset, type DatasetName } from '@dann/data';
+import { DATASETS, loadDataset, writeFileAtomic, type DatasetName } from '@dann/data';
 import { METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Method, type OptimizerKind, type PresetName } from '@dann/models';
-import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
+import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, readTokenFile, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
+import { AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
+import { AppendLog } from './append-log.ts';
 import { Coordinator, type RunSpec } from './coordinator.ts';
+import { ConnectionGate, RateLimit, RefusalLog, connectionLimits, tokenMatches } from './guard.ts';
 import { statusPage } from './status.ts';
+
+/** A socket must present the token (WebSocket upgrade) or finish its HTTP request within this time. */
+const UPGRADE_DEADLINE_MS = 10_000;
+/** Largest header a trainer's frame may have (its longest message is hello: three short strings). */
+const TRAINER_HEADER_BYTES = 1 << 16;
 
 const command = {
   name: 'serve',
@@ -31,10 +39,16 @@ const command = {
     'min-trainers': { type: 'string', description: 'trainers needed before steps run', default: '1' },
     'step-timeout': { type: 'string', description: 'ms a trainer may take for its shard before it is dropped', default: '60000' },
     'checkpoint-every': { type: 'string', description: 'steps between checkpoints', default: '50' },
+    'checkpoint-seconds': { type: 'string', description: 'also checkpoint when this many seconds passed since the last one (0 = off)', default: '60' },
+    aggregate: { type: 'string', description: `how shard gradients are combined: ${AGGREGATES.join(' | ')} (median/trimmed-mean need 3+ trainers)`, default: 'clipped-mean' },
+    'clip-factor': { type: 'string', description: 'bound each shard gradient\'s norm to this many times the step\'s median norm', default: String(DEFAULT_CLIP_FACTOR) },
+    'max-clipped-steps': { type: 'string', description: 'drop a trainer whose gradient is bounded in this many consecutive steps (0 = never)', default: '5' },
+    'max-connections': { type: 'string', description: 'open sockets at most (kept below the open-file limit)', default: '1024' },
     'wire-dtype': { type: 'string', description: `gradient encoding on the wire: ${WIRE_DTYPES.join(' | ')}`, default: 'f32' },
     host: { type: 'string', description: 'address to bind', default: '127.0.0.1' },
     port: { type: 'string', description: 'port (0 = any free port)', default: '8765' },
-    token: { type: 'string', description: 'token trainers must present (default: $DANN_TOKEN or a random one, printed)' },
+    token: { type: 'string', description: 'token trainers must present (visible in ps: prefer --token-file or $DANN_TOKEN; default: a random one written to OUT/token)' },
+    'token-file': { type: 'string', description: 'read the token from this file' },
     resume: { type: 'boolean', description: 'continue from OUT/checkpoint.bin' },
     out: { type: 'string', description: 'run directory', default: 'runs/distributed' },
   },
@@ -42,28 +56,19 @@ const command = {
 
 const dataset = (name: string, value: string): DatasetName => oneOf(name, value, DATASETS);
 
-/** Compares the presented token with the expected one in constant time (over their SHA-256). */
-export function tokenMatches(expected: string, header: string | undefined): boolean {
-  const presented = header?.startsWith('Bearer ') ? header.slice(7) : '';
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(expected), h(presented)) && presented.length > 0;
-}
-
-/** A token bucket: `rate` control messages per second, bursts up to `burst`. */
-class RateLimit {
-  private tokens: number;
-  private last = Date.now();
-  constructor(private readonly rate: number, private readonly burst: number) {
-    this.tokens = burst;
-  }
-  take(): boolean {
-    const now = Date.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens--;
-    return true;
-  }
+/** Keeps the lines of metrics.jsonl that a resumed run will not redo (steps before the checkpoint). */
+function dropReplayedMetrics(file: string, resumedAt: number): number {
+  if (!existsSync(file)) return 0;
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const kept = lines.filter((l) => {
+    try {
+      return (JSON.parse(l) as { step?: number }).step! < resumedAt;
+    } catch {
+      return false;
+    }
+  });
+  writeFileAtomic(file, Buffer.from(kept.map((l) => `${l}\n`).join('')));
+  return lines.length - kept.length;
 }
 
 runMain(async () => {
@@ -72,10 +77,10 @@ runMain(async () => {
   const v = args.values;
   const out = v.out;
   mkdirSync(out, { recursive: true });
-  const logFile = join(out, 'coordinator.log');
+  const logFile = new AppendLog(join(out, 'coordinator.log'), (line) => console.error(line));
   const log = (line: string) => {
     console.log(line);
-    appendFileSync(logFile, `${new Date().toISOString()} ${line}\n`);
+    logFile.append(`${new Date().toISOString()} ${line}\n`);
   };
   const source = dataset('source', v.source), target = dataset('target', v.target);
   const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
@@ -94,28 +99,43 @@ runMain(async () => {
     data: { source, target, limit, valCount: val },
     checksumEvery: 10,
   };
-  const token = v.token ?? process.env.DANN_TOKEN ?? randomBytes(16).toString('hex');
+  const token = coordinatorToken(v.token, v['token-file'], out, log);
   const wireDtype = oneOf('wire-dtype', v['wire-dtype'], WIRE_DTYPES) as WireDtype;
   const stepTimeoutMs = positiveInt('step-timeout', v['step-timeout']);
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
-  if (!v.resume) writeFileSync(join(out, 'metrics.jsonl'), '');
+  const metricsFile = join(out, 'metrics.jsonl');
+  if (!v.resume) writeFileSync(metricsFile, '', { mode: 0o600 });
+  const metrics = new AppendLog(metricsFile, log);
+  const aggregate = oneOf('aggregate', v.aggregate, AGGREGATES) as Aggregate;
   const coordinator = new Coordinator({
     spec, counts: { source: sourceAll.count - val, target: targetAll.count }, minTrainers: positiveInt('min-trainers', v['min-trainers']),
-    stepTimeoutMs, checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']), wireDtype, out, resume: Boolean(v.resume), log,
+    stepTimeoutMs, checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']), checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
+    aggregate, clipFactor: nonNegative('clip-factor', v['clip-factor']), maxClippedSteps: nonNegative('max-clipped-steps', v['max-clipped-steps']),
+    resyncIntervalMs: 10_000, wireDtype, out, resume: Boolean(v.resume), log,
     onDone: () => finished(),
-    onStep: (m) => appendFileSync(join(out, 'metrics.jsonl'), JSON.stringify({ type: 'step', ...m }) + '\n'),
+    onStep: (m) => metrics.append(JSON.stringify({ type: 'step', ...m }) + '\n'),
   });
+  if (v.resume) {
+    const dropped = dropReplayedMetrics(metricsFile, coordinator.step);
+    if (dropped) log(`metrics.jsonl: dropped ${dropped} line(s) of steps after the checkpoint; they are redone`);
+  }
+  if (coordinator.o.clipFactor < 1 && aggregate !== 'mean') throw new Error(`--clip-factor must be at least 1 (honest shards would be bounded), got ${v['clip-factor']}.`);
   writeFileSync(join(out, 'config.json'), JSON.stringify({ options: { source, target, method: spec.train.method }, train: spec.train, data: spec.data, distributed: true }, null, 2) + '\n');
 
   // Largest frame a trainer may send: a gradient (header + one float per parameter) with room to spare.
   const maxPayload = coordinator.paramCount * 4 + (1 << 20);
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  // Most bytes queued to one peer (a state frame is 3 floats per parameter): a peer that does not read is dropped.
+  const maxBuffered = 2 * coordinator.paramCount * 12 + (16 << 20);
+  const gate = new ConnectionGate(connectionLimits(positiveInt('max-connections', v['max-connections'])));
+  const refusals = new RefusalLog(log);
+  const server = createServer({ headersTimeout: UPGRADE_DEADLINE_MS, requestTimeout: UPGRADE_DEADLINE_MS, connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
         step: coordinator.step, totalSteps: coordinator.totalSteps, epoch: coordinator.epoch, done: coordinator.done,
-        trainers: coordinator.trainers(), metrics: coordinator.metrics.slice(-500), epochs: coordinator.epochsExactlyOnce(),
+        trainers: coordinator.trainers(), removed: coordinator.removed, aggregate, connections: { ...gate.counts, refused: refusals.total },
+        metrics: coordinator.metrics.slice(-500), epochs: coordinator.epochsExactlyOnce(),
       }));
     } else if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -125,12 +145,29 @@ runMain(async () => {
     }
   });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload });
+  // Every socket counts against the limits until it presents the token; one that neither does so nor
+  // finishes an HTTP request within the deadline is closed. Nothing a peer does reaches the file table.
+  const authenticated = new WeakSet<object>();
+  server.on('connection', (socket) => {
+    const address = socket.remoteAddress ?? '?';
+    const why = gate.admit(address);
+    if (why) {
+      refusals.refused(`over the ${why} limit`, `${address}: over the limit of ${why === 'total' ? `${gate.limits.total} open` : why === 'pending' ? `${gate.limits.pending} unauthenticated` : `${gate.limits.pendingPerAddress} unauthenticated per address`} sockets`);
+      socket.destroy();
+      return;
+    }
+    socket.setTimeout(UPGRADE_DEADLINE_MS, () => socket.destroy());
+    socket.once('close', () => gate.closed(address, authenticated.has(socket)));
+  });
+  server.on('error', (err) => log(`server error (survived): ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
-    if (!tokenMatches(token, req.headers.authorization)) {
-      log(`refused a connection from ${req.socket.remoteAddress}: wrong or missing token`);
+    if (!tokenMatches(token.value, req.headers.authorization)) {
+      refusals.refused('wrong token', `${req.socket.remoteAddress}: wrong or missing token`);
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
       return;
     }
+    authenticated.add(socket);
+    gate.authenticated(req.socket.remoteAddress ?? '?');
     wss.handleUpgrade(req, socket, head, (ws) => connection(ws));
   });
 
@@ -138,7 +175,17 @@ runMain(async () => {
     let id: number | null = null;
     let alive = true;
     const limit = new RateLimit(50, 100);
-    const peer = { send: (b: Uint8Array) => ws.send(b), close: (code: number, reason: string) => ws.close(code, reason) };
+    const peer = {
+      send: (b: Uint8Array) => {
+        if (ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount + b.length > maxBuffered) {
+          log(`trainer ${id === null ? '(no hello)' : coordinator.nameOf(id)} does not read: ${(ws.bufferedAmount / 2 ** 20).toFixed(0)} MiB queued; closing it`);
+          return void ws.terminate(); // 'close' takes it out of the run
+        }
+        ws.send(b);
+      },
+      close: (code: number, reason: string) => ws.close(code, reason),
+    };
     const refuse = (why: string) => {
       if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', message: why }));
       ws.close(1008, why.slice(0, 120));
@@ -153,18 +200,16 @@ runMain(async () => {
       ws.ping();
     }, 5_000);
     ws.on('pong', () => (alive = true));
-    ws.on('message', (data, isBinary) => {
-      if (ws.readyState !== ws.OPEN) return; // refused and closing
+    const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
+    const handle = (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return refuse('text frames are not part of the protocol.');
       let frame;
       try {
-        frame = decodeFrame(data as Buffer, { maxPayload: coordinator.paramCount });
+        frame = decodeFrame(data, { maxPayload: coordinator.paramCount, maxHeaderBytes: TRAINER_HEADER_BYTES });
       } catch (err) {
-        if (err instanceof ProtocolError) {
-          log(`trainer ${id ?? '(no hello)'}: refused a frame: ${err.message}`);
-          return refuse(err.message);
-        }
-        throw err;
+        if (!(err instanceof ProtocolError)) throw err;
+        refusals.refused('bad frame', `trainer ${who()}: ${err.message}`);
+        return refuse(err.message);
       }
       if (!frame.payload && !limit.take()) return refuse('too many control messages.');
       if (id === null) {
@@ -175,9 +220,19 @@ runMain(async () => {
       }
       const why = coordinator.receive(id, frame);
       if (why) {
-        log(`trainer ${id}: refused ${frame.message.type}: ${why}`);
+        refusals.refused(`refused ${frame.message.type}`, `trainer ${who()}: ${why}`);
         if (frame.message.type === 'gradient') refuse(why);
-        else ws.send(encodeFrame({ type: 'error', message: why }));
+        else peer.send(encodeFrame({ type: 'error', message: why }));
+      }
+    };
+    ws.on('message', (data, isBinary) => {
+      if (ws.readyState !== ws.OPEN) return; // refused and closing
+      // Whatever one peer's message does, only that peer's connection ends.
+      try {
+        handle(data as Buffer, isBinary);
+      } catch (err) {
+        log(`trainer ${who()}: closing the connection after an internal error on its message: ${(err as Error).message}`);
+        refuse('internal error on this message.');
       }
     });
     ws.on('close', () => {
@@ -185,7 +240,7 @@ runMain(async () => {
       clearInterval(ping);
       if (id !== null) coordinator.leave(id, 'disconnected');
     });
-    ws.on('error', (err) => log(`trainer ${id ?? '(no hello)'}: socket error: ${err.message}`));
+    ws.on('error', (err) => log(`trainer ${who()}: socket error: ${err.message}`));
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -196,8 +251,7 @@ runMain(async () => {
   const url = `ws://${v.host}:${address.port}`;
   writeFileSync(join(out, 'coordinator.json'), JSON.stringify({ url, pid: process.pid }) + '\n');
   log(`coordinator listening on ${url} (status page http://${v.host}:${address.port}/)`);
-  log(`token: ${token}`);
-  log(`start trainers with: npx nx run trainer:start -- --coordinator ${url} --token ${token}`);
+  log(`start trainers with: npx nx run trainer:start -- --coordinator ${url} ${token.file ? `--token-file ${token.file}` : '(token from $DANN_TOKEN)'}`);
   log(`${spec.train.method} ${source} -> ${target}, ${spec.train.preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${spec.train.batchSize}`);
   coordinator.maybeStartStep();
   await done;
@@ -225,3 +279,19 @@ runMain(async () => {
   log(`ONNX: ${exported.file} (${(exported.bytes / 1024).toFixed(0)} KiB; onnxruntime vs tfjs on ${check.count} test images: max |Δprob| ${check.maxAbsDiff.toExponential(1)}, same top-1); metadata ${exported.sidecarFile}`);
   log(`classify images: npx nx run edge-demo:classify -- --model ${exported.file} digit.png; draw digits: npx nx run edge-demo:serve -- --model ${exported.file}`);
 });
+
+/**
+ * The run's token, never printed: from --token, --token-file or $DANN_TOKEN, else a random one written
+ * owner-only to OUT/token. Returns the file trainers on this machine can read it from, when there is one.
+ */
+function coordinatorToken(flag: string | undefined, file: string | undefined, out: string, log: (line: string) => void): { value: string; file?: string } {
+  if (flag !== undefined) {
+    log('--token on the command line is visible to other users (ps); prefer --token-file or $DANN_TOKEN');
+    return { value: flag };
+  }
+  if (file !== undefined) return { value: readTokenFile(file), file };
+  if (process.env.DANN_TOKEN) return { value: process.env.DANN_TOKEN };
+  const made = join(out, 'token');
+  writeFileAtomic(made, Buffer.from(`${randomBytes(16).toString('hex')}\n`), 0o600);
+  return { value: readTokenFile(made), file: made };
+}

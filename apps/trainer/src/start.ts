@@ -2,7 +2,9 @@ import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
 import { BACKEND_CHOICES, selectBackend, Trainer, type TrainConfig } from '@dann/models';
-import { decodeFrame, encodeFrame, nxInvocationOption, oneOf, parseCommand, PROTOCOL_VERSION, ProtocolError, runMain, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
+import {
+  decodeFrame, encodeFrame, nxInvocationOption, oneOf, parseCommand, PROTOCOL_VERSION, ProtocolError, readTokenFile, runMain, weightChecksum, type Message, type WireDtype,
+} from '@dann/protocol';
 
 const command = {
   name: 'start',
@@ -10,7 +12,8 @@ const command = {
   usage: 'npx nx run trainer:start --gpu 1 -- --coordinator ws://HOST:PORT --token T',
   options: {
     coordinator: { type: 'string', description: 'coordinator address', default: 'ws://127.0.0.1:8765' },
-    token: { type: 'string', description: 'the token the coordinator printed (default: $DANN_TOKEN)' },
+    token: { type: 'string', description: 'the run\'s token (visible in ps: prefer --token-file or $DANN_TOKEN)' },
+    'token-file': { type: 'string', description: 'read the token from this file (the coordinator writes OUT/token)' },
     name: { type: 'string', description: 'how the coordinator lists this trainer', default: `${hostname()}-${process.pid}` },
     backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
     gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
@@ -29,8 +32,8 @@ runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
   const v = args.values;
-  const token = v.token ?? process.env.DANN_TOKEN;
-  if (!token) throw new Error('pass --token (the coordinator prints it) or set DANN_TOKEN.');
+  const token = v.token ?? (v['token-file'] === undefined ? process.env.DANN_TOKEN : readTokenFile(v['token-file']));
+  if (!token) throw new Error('pass --token-file (the coordinator writes OUT/token and prints the trainer command) or set DANN_TOKEN.');
   const backendRequest = oneOf('backend', v.backend, BACKEND_CHOICES);
   // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
   const gpuArg = v.gpu ?? nxInvocationOption('gpu');
@@ -80,7 +83,7 @@ runMain(async () => {
         case 'welcome': {
           const spec = msg.config as unknown as Spec;
           if (!data || JSON.stringify(data.spec) !== JSON.stringify(spec)) data = { spec, ...loadData(spec), paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
-          log(`trainer ${msg.trainerId}: ${spec.train.method} ${spec.data.source} -> ${spec.data.target}, ${msg.paramCount} parameters`);
+          log(`joined: ${spec.train.method} ${spec.data.source} -> ${spec.data.target}, ${msg.paramCount} parameters`);
           break;
         }
         case 'state': {

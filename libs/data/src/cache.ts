@@ -63,10 +63,10 @@ export function decodeImageSet(buf: Buffer, what: string): ImageSet {
 }
 
 /** Writes a file atomically: a temp file in the same folder, then rename. */
-export function writeFileAtomic(file: string, data: Uint8Array): void {
+export function writeFileAtomic(file: string, data: Uint8Array, mode?: number): void {
   const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeFileSync(tmp, data);
+    writeFileSync(tmp, data, { mode });
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });

@@ -104,3 +104,16 @@ export function nxInvocationOption(name: string, env: NodeJS.ProcessEnv = proces
   }
   return undefined;
 }
+
+/** Reads a token file (surrounding whitespace dropped); one sentence when it is missing or empty. */
+export function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the token file ${file} (${(err as NodeJS.ErrnoException).code ?? err}).`);
+  }
+  const token = text.trim();
+  if (!token) throw new Error(`the token file ${file} is empty.`);
+  return token;
+}

@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppendLog } from './append-log.ts';
+import { ConnectionGate, RefusalLog, connectionLimits, openFileLimit, tokenMatches } from './guard.ts';
+
+test('the token check needs the exact bearer token', () => {
+  assert.equal(tokenMatches('secret', 'Bearer secret'), true);
+  for (const header of [undefined, '', 'secret', 'Bearer ', 'Bearer secret2', 'bearer secret']) assert.equal(tokenMatches('secret', header), false, String(header));
+});
+
+test('connection limits stay below the open-file limit, leaving descriptors for files', () => {
+  assert.deepEqual(connectionLimits(1024, 1024), { total: 960, pending: 256, pendingPerAddress: 32 });
+  assert.deepEqual(connectionLimits(1024, 200), { total: 136, pending: 68, pendingPerAddress: 17 });
+  assert.equal(connectionLimits(100, null).total, 100);
+  assert.ok((openFileLimit() ?? 1) > 0);
+});
+
+test('the gate refuses sockets past the per-address, pending and total limits; authenticated ones stop counting as pending', () => {
+  const gate = new ConnectionGate({ total: 5, pending: 3, pendingPerAddress: 2 });
+  assert.equal(gate.admit('a'), null);
+  assert.equal(gate.admit('a'), null);
+  assert.equal(gate.admit('a'), 'address');
+  assert.equal(gate.admit('b'), null);
+  assert.equal(gate.admit('c'), 'pending');
+  gate.authenticated('a');
+  gate.authenticated('b');
+  assert.deepEqual(gate.counts, { open: 3, pending: 1 });
+  assert.equal(gate.admit('a'), null);
+  assert.equal(gate.admit('c'), null);
+  assert.equal(gate.admit('d'), 'total');
+  gate.closed('b', true);
+  gate.closed('c', false);
+  assert.deepEqual(gate.counts, { open: 3, pending: 2 });
+  assert.equal(gate.admit('c'), null);
+});
+
+test('refusals are logged once, then summed up per window', async () => {
+  const lines: string[] = [];
+  const log = new RefusalLog((l) => lines.push(l), 50);
+  for (let i = 0; i < 1000; i++) log.refused('wrong token', `10.0.0.${i % 7}: wrong or missing token`);
+  log.refused('bad frame', 'trainer x: not a DANN frame (bad magic).');
+  assert.deepEqual(lines, ['refused a connection: 10.0.0.0: wrong or missing token']);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(lines.length, 2);
+  assert.match(lines[1], /^refused 1000 more connection\(s\) in the last 0.05 s: 999 wrong token \(e.g. 10.0.0.1: wrong or missing token\); 1 bad frame/);
+  assert.equal(log.total, 1001);
+});
+
+test('a log whose writes fail keeps its lines, reports once, and writes them when it can again; the file is owner-only', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dann-log-'));
+  const file = join(dir, 'coordinator.log');
+  writeFileSync(file, 'old\n', { mode: 0o644 });
+  const reports: string[] = [];
+  const log = new AppendLog(file, (l) => reports.push(l));
+  assert.equal(statSync(file).mode & 0o777, 0o600, 'an existing log is made owner-only');
+  log.append('one\n');
+  assert.equal(readFileSync(file, 'utf8'), 'old\none\n');
+  rmSync(file);
+  mkdirSync(file); // a directory in its place: every append fails, for root too
+  log.append('two\n');
+  log.append('three\n');
+  assert.equal(reports.length, 1);
+  assert.match(reports[0], /cannot append \(EISDIR\); holding lines/);
+  rmSync(file, { recursive: true });
+  log.append('four\n');
+  assert.equal(readFileSync(file, 'utf8'), 'two\nthree\nfour\n');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.match(reports[1], /writing works again \(3 held line\(s\) written, 0 lost\)/);
+  rmSync(dir, { recursive: true });
+});

@@ -88,7 +88,8 @@ export function runMain(main: () => Promise<void> | void): void {
  * (NX_INVOCATION_ANCESTOR_PIDS, /proc on Linux); undefined when absent or unreadable.
  */
 export function nxInvocationOption(name: string, env: NodeJS.ProcessEnv = process.env, readCmdline = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8')): string | undefined {
-  for (const pid of (env.NX_INVOCATION_ANCESTOR_PIDS ?? '').split(/[\s,]+/).filter(Boolean)) {
+  // Outermost nx first in the list: when nx runs nx (a test task starting trainer:start), the innermost decides.
+  for (const pid of (env.NX_INVOCATION_ANCESTOR_PIDS ?? '').split(/[\s,]+/).filter(Boolean).reverse()) {
     let argv: string[];
     try {
       argv = readCmdline(pid).split('\0');

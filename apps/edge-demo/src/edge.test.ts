@@ -6,17 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCanvas } from '@napi-rs/canvas';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { loadMnist } from '@dann/data';
+import { launchBrowser } from './browser.ts';
 import { checkModelInfo, rank } from './predict.ts';
 
 /**
  * End to end on real processes and a real browser: trainer:train learns MNIST briefly, tools:evaluate and
  * tools:export-onnx export it, edge-demo:classify reads image files, and edge-demo:serve's page runs in
- * Debian's headless Chromium, where the mouse draws digits and a file is dropped.
+ * headless Chromium (browser.ts picks it: Debian's where installed, else the one in @sparticuz/chromium;
+ * DANN_BROWSER=npm|system forces one), where the mouse draws digits and a file is dropped.
  */
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const dir = mkdtempSync(join(tmpdir(), 'edge-demo-'));
 const runDir = join(dir, 'run');
 const model = join(runDir, 'model.onnx');
@@ -69,7 +70,12 @@ before(async () => {
   await runOk('tools/src/evaluate.ts', [runDir, '--limit', '500']);
   exportOutput = await runOk('tools/src/export-onnx.ts', [runDir, '--verify-count', '128', '--int8', '--eval-limit', '500']);
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(async () => {
+  // A page test that failed half-way leaves the browser and the server running.
+  await browser?.close();
+  if (server && server.child.exitCode === null) server.child.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test('tools:export-onnx writes a verified model.onnx with its model.json, and an int8 model a quarter the size', () => {
   assert.match(exportOutput, /model\.onnx: \d+ KiB, onnxruntime vs tfjs on 256 test images: max \|Δprob\| [0-9.e+-]+, top-1 differs on 0 \(allowed 0\.0001, none\): verified/);
@@ -122,23 +128,23 @@ test('rank orders the probabilities; model.json that does not fit the demo is re
   assert.throws(() => checkModelInfo({ input: { layout: 'NCHW', shape: ['batch', 3, 32, 32] } }, 'x.json'), /x\.json does not describe a 32x32x3 NHWC digit model/);
 });
 
-/** The page in headless Chromium against a real edge-demo:serve. */
-let browser: Browser;
+/** The page in headless Chromium against a real edge-demo:serve, opened once for both page tests (each fails with the same sentence when it cannot be). */
+let browser: Browser | undefined;
 let page: Page;
-let server: Proc;
+let server: Proc | undefined;
+let opened: Promise<void> | undefined;
+const pageOpen = () => (opened ??= openPage());
 async function openPage(): Promise<void> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the browser tests.`);
-  server = run('apps/edge-demo/src/serve.ts', ['--model', model, '--port', '0']);
+  const launched = await launchBrowser();
+  browser = launched.browser;
+  console.log(`# browser: ${launched.choice.describe}, Chromium ${browser.version()}`);
+  const srv = (server = run('apps/edge-demo/src/serve.ts', ['--model', model, '--port', '0']));
   const deadline = Date.now() + 60_000;
   let url: string | undefined;
-  while (!(url = /edge demo on (http:\S+)/.exec(server.output)?.[1])) {
-    if (Date.now() > deadline || server.child.exitCode !== null) throw new Error(`edge-demo:serve did not start:\n${server.output}`);
+  while (!(url = /edge demo on (http:\S+)/.exec(srv.output)?.[1])) {
+    if (Date.now() > deadline || srv.child.exitCode !== null) throw new Error(`edge-demo:serve did not start:\n${srv.output}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-  });
   page = await browser.newPage();
   const failures: string[] = [];
   page.on('pageerror', (e) => failures.push(e.message));
@@ -177,7 +183,7 @@ const ellipse = (cx: number, cy: number, rx: number, ry: number): [number, numbe
   Array.from({ length: 33 }, (_, i) => [cx + rx * Math.sin((i / 32) * 2 * Math.PI), cy - ry * Math.cos((i / 32) * 2 * Math.PI)]);
 
 test('the page in headless Chromium: digits drawn with the mouse are classified, probabilities sum to 1', { timeout: 120_000 }, async () => {
-  await openPage();
+  await pageOpen();
   const drawn: [number, [number, number][][]][] = [
     [1, [[[0.5, 0.15], [0.5, 0.85]]]],
     [0, [ellipse(0.5, 0.5, 0.22, 0.33)]],
@@ -193,6 +199,7 @@ test('the page in headless Chromium: digits drawn with the mouse are classified,
 });
 
 test('the page: a dropped MNIST test image is classified; a dropped non-image is one clear line', { timeout: 60_000 }, async () => {
+  await pageOpen();
   const drop = async (name: string, type: string, bytes: Buffer) => {
     const count = Number(await page.getAttribute('#prediction', 'data-count'));
     const transfer = await page.evaluateHandle(({ name, type, b64 }) => {
@@ -211,7 +218,8 @@ test('the page: a dropped MNIST test image is classified; a dropped non-image is
   await drop('notes.txt', 'text/plain', Buffer.from('not an image'));
   await page.waitForFunction(() => document.getElementById('status')!.classList.contains('error'));
   assert.equal(await page.textContent('#status'), 'notes.txt is not an image this browser can read.');
-  await browser.close();
-  server.child.kill('SIGTERM');
-  assert.equal(await server.exit, 0);
+  await browser!.close();
+  browser = undefined;
+  server!.child.kill('SIGTERM');
+  assert.equal(await server!.exit, 0);
 });

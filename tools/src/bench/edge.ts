@@ -3,13 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
-import { chromium } from 'playwright-core';
+import { chooseChromium, launchBrowser } from '@dann/edge-demo/browser';
 import { loadMnist, type ImageSet } from '@dann/data';
 import { exportOnnx, scoreOnnx, selectBackend, verificationImages } from '@dann/models';
 import { loadRun } from '../runs.ts';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
 
 export interface EdgeResult {
   readonly run: string;
@@ -21,6 +19,8 @@ export interface EdgeResult {
     /** In Chromium: the page's own inference time per digit, and drop -> answer on screen. */
     readonly page?: { inference: Summary; roundTrip: Summary };
   }[];
+  /** The Chromium the page ran in (edge-demo's browser.ts chooses it), when it ran. */
+  readonly browser?: string;
   readonly testImages: number;
 }
 
@@ -33,12 +33,12 @@ function mnistPng(mnist: ImageSet, k: number): Buffer {
   return c.toBuffer('image/png');
 }
 
-/** Serves `model` with edge-demo:serve, opens the page in headless Chromium, and classifies `digits` dropped files one by one. */
-async function pageLatency(model: string, digits: number, dir: string): Promise<{ inference: Summary; roundTrip: Summary }> {
+/** Serves `model` with edge-demo:serve, opens the page in a fresh headless Chromium, and classifies `digits` dropped files one by one. */
+async function pageLatency(model: string, digits: number, dir: string): Promise<{ inference: Summary; roundTrip: Summary; browser: string }> {
+  const { browser, choice } = await launchBrowser();
   const server = spawn(process.execPath, ['--import', 'tsx', 'apps/edge-demo/src/serve.ts', '--model', model, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'] });
   try {
     let url: string | undefined;
     for (let waited = 0; !(url = /edge demo on (http:\S+)/.exec(out)?.[1]); waited += 100) {
@@ -60,7 +60,7 @@ async function pageLatency(model: string, digits: number, dir: string): Promise<
       roundTrip.push(performance.now() - t0);
       inference.push(Number(await page.getAttribute('#latency', 'data-ms')));
     }
-    return { inference: summarize(inference), roundTrip: summarize(roundTrip) };
+    return { inference: summarize(inference), roundTrip: summarize(roundTrip), browser: `${choice.describe}, Chromium ${browser.version()}` };
   } finally {
     await browser.close();
     server.kill('SIGTERM');
@@ -78,6 +78,9 @@ export async function benchEdge(run: string, testImages: number, digits: number,
   net.dispose();
   const { source, target, method } = config.options;
   const dir = mkdtempSync(join(tmpdir(), 'bench-edge-'));
+  // No Chromium (see edge-demo's browser.ts) is one sentence, and the rest is still measured.
+  const hasBrowser = await chooseChromium().then(() => true, (e: Error) => (log(`${e.message} The page latency is not measured.`), false));
+  let browser: string | undefined;
   try {
     const request = {
       arch: net.arch, weights: checkpoint.weights, training: { source, target, method, network: checkpoint.arch, step: checkpoint.step },
@@ -91,11 +94,11 @@ export async function benchEdge(run: string, testImages: number, digits: number,
       const [s, t] = await scoreOnnx(file, net.arch.input, sets);
       const accuracy = { source: s, target: t };
       log(`${quantization}: ${statSync(file).size} bytes, accuracy ${accuracy.source.toFixed(4)} / ${accuracy.target.toFixed(4)}`);
-      const page = existsSync(CHROMIUM) ? await pageLatency(file, digits, dir) : undefined;
-      if (!page) log(`${CHROMIUM} is missing: page latency not measured (apt-get install chromium).`);
-      models.push({ quantization, bytes: statSync(file).size, accuracy, page });
+      const measured = hasBrowser ? await pageLatency(file, digits, dir) : undefined;
+      if (measured) log(`${quantization}: page in ${(browser = measured.browser)}`);
+      models.push({ quantization, bytes: statSync(file).size, accuracy, page: measured && { inference: measured.inference, roundTrip: measured.roundTrip } });
     }
-    return { run, pair: `${source} -> ${target}`, models, testImages: Math.min(sets[0].labels.length, sets[1].labels.length) };
+    return { run, pair: `${source} -> ${target}`, models, testImages: Math.min(sets[0].labels.length, sets[1].labels.length), browser };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -104,7 +107,7 @@ export async function benchEdge(run: string, testImages: number, digits: number,
 export function edgeReport(r: EdgeResult): string {
   const [fp32] = r.models;
   const pts = (a: number, b: number) => `${((a - b) * 100 >= 0 ? '+' : '')}${((a - b) * 100).toFixed(2)}`;
-  return `Run \`${r.run}\` (${r.pair}); accuracy in onnxruntime-node on the first ${r.testImages} test images per domain; page latency: MNIST test digits opened one by one in the page in headless Chromium (onnxruntime-web ${JSON.parse(readFileSync('node_modules/onnxruntime-web/package.json', 'utf8')).version}, wasm, 1 thread), inference as the page reports it after warm-up, and file chosen -> answer on screen (decode, preparation, inference, drawing).\n\n` + markdownTable(
+  return `Run \`${r.run}\` (${r.pair}); accuracy in onnxruntime-node on the first ${r.testImages} test images per domain; page latency: MNIST test digits opened one by one in the page in headless Chromium${r.browser ? ` (${r.browser})` : ''} (onnxruntime-web ${JSON.parse(readFileSync('node_modules/onnxruntime-web/package.json', 'utf8')).version}, wasm, 1 thread), inference as the page reports it after warm-up, and file chosen -> answer on screen (decode, preparation, inference, drawing).\n\n` + markdownTable(
     ['model', 'size', 'source acc', 'target acc', 'vs fp32 (points)', 'page inference ms', 'file -> answer ms'],
     r.models.map((m) => [
       m.quantization, `${(m.bytes / 1024).toFixed(0)} KiB (${((m.bytes / fp32.bytes) * 100).toFixed(0)}%)`, m.accuracy.source.toFixed(4), m.accuracy.target.toFixed(4),

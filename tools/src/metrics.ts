@@ -10,7 +10,7 @@ export function smooth(points: readonly [number, number][], alpha = 0.05): [numb
 }
 
 export function readMetrics(file: string): { steps: StepLine[]; epochs: EpochLine[] } {
-  if (!existsSync(file)) throw new Error(`${file} does not exist; was the run trained with trainer:train?`);
+  if (!existsSync(file)) throw new Error(`${file} does not exist; was the run trained with trainer:train or coordinator:serve?`);
   const steps: StepLine[] = [], epochs: EpochLine[] = [];
   for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;

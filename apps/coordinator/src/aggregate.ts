@@ -3,10 +3,11 @@
  * Float32Arrays, summed in shard order so every rule is deterministic.
  *
  * - `mean`: the sample-weighted mean (what one process with the whole batch computes).
- * - `clipped-mean` (default): each gradient's L2 norm is first bounded by `clipFactor` x the step's
- *   median norm (the lower median, so with two shards the smaller norm sets the bound), then the
- *   sample-weighted mean. Honest shards of one batch have similar norms and are left alone; one peer
- *   that scales its gradient by 1e6 contributes at most `clipFactor` honest shards' worth.
+ * - `clipped-mean` (default): a gradient whose L2 norm exceeds `clipFactor` x the step's median norm
+ *   (the lower median, so with two shards the smaller norm decides) is scaled down to the median norm,
+ *   then the sample-weighted mean. Honest shards of one batch have similar norms and are left alone
+ *   (the result equals `mean`); a peer that scales its gradient by -1e6 weighs no more than one honest
+ *   shard, so with two honest shards beside it the average still points downhill.
  * - `trimmed-mean`, `median`: after the same bound, coordinate-wise: the mean of the values left when
  *   the largest and smallest fifth (at least one each) are removed, or the median. They need three or
  *   more shards; with fewer they act as `clipped-mean`.
@@ -14,7 +15,7 @@
 export const AGGREGATES = ['mean', 'clipped-mean', 'trimmed-mean', 'median'] as const;
 export type Aggregate = (typeof AGGREGATES)[number];
 
-/** Bound on a gradient's norm, as a multiple of the step's median norm (`--clip-factor`). */
+/** A gradient whose norm exceeds this multiple of the step's median norm is scaled to the median (`--clip-factor`). */
 export const DEFAULT_CLIP_FACTOR = 3;
 const TRIM_FRACTION = 0.2;
 
@@ -26,7 +27,7 @@ export interface Contribution {
 export interface Aggregated {
   readonly gradient: Float32Array;
   readonly samples: number;
-  /** Contributions whose norm was bounded (their index in the input), with the norm and the bound. */
+  /** Contributions whose norm was bounded (their index in the input), with their norm and the norm they were scaled to. */
   readonly clipped: readonly { readonly index: number; readonly norm: number; readonly bound: number }[];
   /** The rule that was applied: trimmed-mean and median with fewer than three shards act as clipped-mean. */
   readonly rule: Aggregate;
@@ -53,11 +54,11 @@ export function aggregate(parts: readonly Contribution[], rule: Aggregate, clipF
   const clipped: { index: number; norm: number; bound: number }[] = [];
   if (rule !== 'mean') {
     const norms = parts.map((p) => l2norm(p.gradient));
-    const bound = clipFactor * lowerMedian(norms);
+    const median = lowerMedian(norms);
     norms.forEach((norm, index) => {
-      if (norm > bound && bound > 0) {
-        scales[index] = bound / norm;
-        clipped.push({ index, norm, bound });
+      if (norm > clipFactor * median && median > 0) {
+        scales[index] = median / norm;
+        clipped.push({ index, norm, bound: median });
       }
     });
   }

@@ -28,8 +28,8 @@ export interface CoordinatorOptions {
   /** How shard gradients are combined (aggregate.ts) and the clipped-mean's bound (x the median norm). */
   readonly aggregate: Aggregate;
   readonly clipFactor: number;
-  /** A trainer whose gradient is clipped in this many consecutive steps is dropped (0 = never). */
-  readonly maxClippedSteps: number;
+  /** A trainer whose gradient is an outlier (see recomputeOutliers) in this many consecutive steps is dropped (0 = never). */
+  readonly maxOutlierSteps: number;
   /** At most one resync (full state) per trainer within this many ms. */
   readonly resyncIntervalMs: number;
   readonly wireDtype: WireDtype;
@@ -58,8 +58,8 @@ interface Member {
   steps: number;
   computeMs: number;
   lastSeen: number;
-  /** Consecutive steps in which this trainer's gradient norm was bounded. */
-  clippedRun: number;
+  /** Consecutive steps in which this trainer's gradient was an outlier. */
+  outlierRun: number;
   lastResync: number;
 }
 
@@ -78,7 +78,9 @@ export interface StepMetrics {
   reduceMs: number;
   /** L2 norm of the averaged gradient before clipping. */
   gradNorm: number;
-  /** Shard gradients whose norm the aggregation bounded. */
+  /** Trainers whose gradient was an outlier (its shard recomputed by the others). */
+  outliers: number;
+  /** Recomputed shard gradients that were still outliers, scaled down by the aggregation. */
   clipped: number;
 }
 
@@ -109,7 +111,10 @@ export class Coordinator {
   private stateCache: { step: number; frame: Uint8Array } | null = null;
   private lastCheckpoint = Date.now();
   private checkpointRetry: NodeJS.Timeout | null = null;
-  private readonly partial: { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }[] = [];
+  /** Per answered shard of the current step: its losses and compute time (for the step's metrics). */
+  private readonly partial = new Map<number, { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }>();
+  /** Trainers whose gradient was an outlier in the current step. */
+  private readonly outlierTrainers = new Set<number>();
   done = false;
 
   constructor(readonly o: CoordinatorOptions) {
@@ -147,12 +152,12 @@ export class Coordinator {
     return [...this.members.keys()].sort((a, b) => a - b);
   }
 
-  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number; clippedRun: number }[] {
+  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number; outlierRun: number }[] {
     return this.liveIds.map((id) => {
       const m = this.members.get(id)!;
       return {
         id, name: m.label, backend: m.hello.backend, device: m.hello.device, steps: m.steps, msPerStep: m.steps ? m.computeMs / m.steps : NaN,
-        clippedRun: m.clippedRun,
+        outlierRun: m.outlierRun,
       };
     });
   }
@@ -198,7 +203,7 @@ export class Coordinator {
     const taken = new Set([...this.members.values()].map((x) => x.label));
     const label = taken.has(hello.name) ? `${hello.name}#${id}` : hello.name;
     const now = Date.now();
-    const m: Member = { id, label, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: now, clippedRun: 0, lastResync: now };
+    const m: Member = { id, label, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: now, outlierRun: 0, lastResync: now };
     this.members.set(id, m);
     this.sendTo(m, { type: 'welcome', trainerId: id, config: this.o.spec as unknown as Record<string, unknown>, paramCount: this.paramCount, wireDtype: this.o.wireDtype });
     peer.send(this.stateFrame());
@@ -246,7 +251,8 @@ export class Coordinator {
     this.waitingSaid = -1;
     const b = this.plan.batchAt(this.step);
     this.round = new StepRound(this.step, b.source, b.target, this.liveIds, this.paramCount);
-    this.partial.length = 0;
+    this.partial.clear();
+    this.outlierTrainers.clear();
     this.roundStarted = performance.now();
     for (const s of this.round.pending) this.assign(s);
     this.armDeadline();
@@ -278,8 +284,8 @@ export class Coordinator {
         if (why) return why;
         m.steps++;
         m.computeMs += msg.computeMs;
-        this.partial.push({ samples: msg.samples, labelLoss: msg.labelLoss, domainLoss: msg.domainLoss, labelAcc: msg.labelAcc, domainAcc: msg.domainAcc, computeMs: msg.computeMs });
-        if (this.round.complete) this.finishStep();
+        this.partial.set(msg.shard, { samples: msg.samples, labelLoss: msg.labelLoss, domainLoss: msg.domainLoss, labelAcc: msg.labelAcc, domainAcc: msg.domainAcc, computeMs: msg.computeMs });
+        if (this.round.complete && !this.recomputeOutliers(this.round)) this.finishStep();
         return null;
       }
       case 'checksum': {
@@ -307,7 +313,11 @@ export class Coordinator {
     if (this.deadline) clearTimeout(this.deadline);
     const reduceStart = performance.now();
     const { gradient, samples, clipped } = round.average(this.o.aggregate, this.o.clipFactor);
-    this.judgeClipping(round, clipped);
+    for (const c of clipped) this.o.log(`step ${this.step}: trainer ${this.nameOf(c.trainer)}'s recomputed gradient norm ${c.norm.toExponential(2)} is still over ${this.o.clipFactor} x the median; scaled to ${c.bound.toExponential(2)}`);
+    for (const id of round.contributors()) {
+      const m = this.members.get(id); // a contributor may have left since it answered
+      if (m && !this.outlierTrainers.has(id)) m.outlierRun = 0;
+    }
     const { lambda, lr } = this.plan.schedule(this.step);
     const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
     // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
@@ -319,11 +329,12 @@ export class Coordinator {
     this.usage.set(epoch, used);
     const reduceMs = performance.now() - reduceStart;
     for (const m of this.members.values()) m.peer.send(update);
-    const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => this.partial.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
+    const parts = [...this.partial.values()];
+    const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => parts.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
     this.metrics.push({
       step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
-      trainers: this.partial.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...this.partial.map((p) => p.computeMs)), reduceMs, gradNorm: info.gradNorm,
-      clipped: clipped.length,
+      trainers: parts.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...parts.map((p) => p.computeMs)), reduceMs, gradNorm: info.gradNorm,
+      outliers: this.outlierTrainers.size, clipped: clipped.length,
     });
     if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
     this.o.onStep?.(this.metrics[this.metrics.length - 1]);
@@ -335,25 +346,40 @@ export class Coordinator {
   }
 
   /**
-   * Counts consecutive clipped steps per trainer; one clipped in `maxClippedSteps` steps in a row is
-   * dropped and listed in `removed` (honest shards of one batch have similar norms).
+   * A complete round whose answers include outliers (a gradient norm over `clipFactor` x the step's
+   * median): unless the rule is `mean`, each outlier is discarded and its samples are recomputed by the
+   * other trainers, once (a recomputed shard that is still an outlier is honest, and is clipped). Norm
+   * clipping alone is not enough under Adam, which scales each coordinate by its own history: a small
+   * poisoned vector still moves coordinates the honest gradients leave alone. A trainer whose gradient
+   * is an outlier in `maxOutlierSteps` consecutive steps is dropped and listed in `removed`. Returns
+   * true when the step waits for recomputed shards.
    */
-  private judgeClipping(round: StepRound, clipped: readonly { trainer: number; norm: number; bound: number }[]): void {
-    const contributed = new Set(round.contributors());
-    const hit = new Set(clipped.map((c) => c.trainer));
-    for (const c of clipped) this.o.log(`step ${this.step}: trainer ${this.nameOf(c.trainer)}'s gradient norm ${c.norm.toExponential(2)} bounded to ${c.bound.toExponential(2)}`);
-    for (const id of contributed) {
+  private recomputeOutliers(round: StepRound): boolean {
+    if (this.o.aggregate === 'mean') return false;
+    const outliers = round.outliers(this.o.clipFactor);
+    const suspects = new Set(outliers.map((o) => o.trainer));
+    const others = this.liveIds.filter((id) => !suspects.has(id));
+    if (outliers.length === 0 || others.length === 0) return false; // nobody else to ask: the aggregate bounds it
+    for (const o of outliers) {
+      this.o.log(`step ${this.step}: trainer ${this.nameOf(o.trainer)}'s gradient norm ${o.norm.toExponential(2)} is over ${this.o.clipFactor} x the median ${o.median.toExponential(2)}; the others recompute its shard`);
+      this.partial.delete(o.shard);
+      for (const shard of round.reject(o.shard, others)) this.assign(shard);
+    }
+    this.armDeadline();
+    for (const id of suspects) {
+      this.outlierTrainers.add(id);
       const m = this.members.get(id);
       if (!m) continue;
-      m.clippedRun = hit.has(id) ? m.clippedRun + 1 : 0;
-      if (this.o.maxClippedSteps > 0 && m.clippedRun >= this.o.maxClippedSteps) {
-        const reason = `gradient norm bounded in ${m.clippedRun} consecutive steps`;
+      m.outlierRun++;
+      if (this.o.maxOutlierSteps > 0 && m.outlierRun >= this.o.maxOutlierSteps) {
+        const reason = `gradient norm an outlier in ${m.outlierRun} consecutive steps`;
         this.removed.push({ id, name: m.label, step: this.step, reason });
         if (this.removed.length > 100) this.removed.shift();
-        m.peer.close(4001, 'gradient clipped too often');
+        m.peer.close(4001, 'gradient an outlier too often');
         this.leave(id, `dropped: ${reason}`);
       }
     }
+    return true;
   }
 
   /** Writes checkpoint.bin atomically (weights, optimizer, accounting); a failed write is retried every 2 s. */

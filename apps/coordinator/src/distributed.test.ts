@@ -9,6 +9,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import forge from 'node-forge';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
@@ -53,8 +56,8 @@ function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { ur
   });
 }
 
-const trainer = (url: string, name: string, token = TOKEN) => run(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm']);
-const steps = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0);
+const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) => run(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
+const steps = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length : 0);
 const accounting = (out: string) => JSON.parse(readFileSync(join(out, 'accounting.json'), 'utf8')) as Record<string, { once: number; never: number; more: number }>;
 const EXACTLY_ONCE = { 0: { once: 160, never: 0, more: 0 }, 1: { once: 160, never: 0, more: 0 } };
 
@@ -180,8 +183,9 @@ test('a killed coordinator resumes from its checkpoint and trainers reconnect on
   assert.match(second.output, new RegExp(`resumed from .*checkpoint.bin at step ${saved}`));
   // The audit survives the crash: usage counts come from the checkpoint, redone steps are not repeated.
   assert.deepEqual(accounting(out), EXACTLY_ONCE);
-  const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => (JSON.parse(l) as { step: number }).step);
-  assert.deepEqual(logged, Array.from({ length: 20 }, (_, i) => i));
+  const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; epoch: number });
+  assert.deepEqual(logged.filter((l) => l.type === 'step').map((l) => l.step), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(logged.filter((l) => l.type === 'epoch').map((l) => [l.epoch, l.step]), [[1, 10], [2, 20]], 'one evaluation line per epoch');
   assert.equal(await t.exit, 0);
   assert.match(t.output, /reconnecting in/);
   rmSync(out, { recursive: true });
@@ -265,7 +269,48 @@ test('fuzz: thousands of random and mutated frames over many connections never c
   const once = { once: 160, never: 0, more: 0 };
   assert.deepEqual(accounting(out), { 0: once, 1: once, 2: once });
   assert.doesNotMatch(c.output, /differ from the coordinator's/);
-  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { labelLoss: number; gradNorm: number });
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; labelLoss: number; gradNorm: number }).filter((l) => l.type === 'step');
   assert.ok(lines.every((l) => Number.isFinite(l.labelLoss) && Number.isFinite(l.gradNorm)), 'every applied average is finite');
+  rmSync(out, { recursive: true });
+});
+
+/** A self-signed certificate for 127.0.0.1 (its own CA), written as PEM files into `dir`. */
+function selfSigned(dir: string, name: string): { cert: string; key: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = '01';
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
+  const subject = [{ name: 'commonName', value: `dann test ${name}` }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }]);
+  cert.sign(forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), forge.md.sha256.create());
+  const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  writeFileSync(files.cert, forge.pki.certificateToPem(cert));
+  writeFileSync(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  return files;
+}
+
+test('over wss:// with a certificate made here: a trainer that trusts it trains, one with another CA is refused in one sentence; ws:// off loopback needs --insecure', { timeout: 180_000 }, async () => {
+  const out = tempRun();
+  const good = selfSigned(out, 'coordinator');
+  const other = selfSigned(out, 'stranger');
+  const open = run(SERVE, ['--host', '0.0.0.0', '--out', out]);
+  assert.equal(await open.exit, 1);
+  assert.match(open.output, /refusing to serve ws:\/\/ on 0\.0\.0\.0: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure/);
+  const c = coordinator(out, ['--min-trainers', '1', '--epochs', '1', '--tls-cert', good.cert, '--tls-key', good.key]);
+  const url = await c.url();
+  assert.match(url, /^wss:\/\/127\.0\.0\.1:/);
+  const wrong = trainer(url, 'wrong-ca', TOKEN, ['--ca', other.cert]);
+  assert.equal(await wrong.exit, 1);
+  assert.match(wrong.output, /error: the coordinator's TLS certificate is not trusted \(.*\); pass --ca with the certificate the coordinator serves or the CA that signed it\./);
+  const t = trainer(url, 'trusting', TOKEN, ['--ca', good.cert]);
+  assert.equal(await c.exit, 0, c.output);
+  assert.equal(await t.exit, 0, t.output);
+  assert.match(c.output, /status page https:\/\/127\.0\.0\.1:/);
+  assert.match(c.output, /trainer trusting joined/);
+  assert.doesNotMatch(c.output, /wrong-ca joined/);
   rmSync(out, { recursive: true });
 });

@@ -18,23 +18,27 @@ test('connection limits stay below the open-file limit, leaving descriptors for 
   assert.ok((openFileLimit() ?? 1) > 0);
 });
 
-test('the gate refuses sockets past the per-address, pending and total limits; authenticated ones stop counting as pending', () => {
-  const gate = new ConnectionGate({ total: 5, pending: 3, pendingPerAddress: 2 });
-  assert.equal(gate.admit('a'), null);
-  assert.equal(gate.admit('a'), null);
-  assert.equal(gate.admit('a'), 'address');
-  assert.equal(gate.admit('b'), null);
-  assert.equal(gate.admit('c'), 'pending');
-  gate.authenticated('a');
-  gate.authenticated('b');
+test('the gate makes room by evicting the oldest unauthenticated sockets (its address first); it refuses only when authenticated ones fill it', () => {
+  const gate = new ConnectionGate({ total: 4, pending: 3, pendingPerAddress: 2 });
+  assert.deepEqual(gate.admit('a:1', 'a'), []);
+  assert.deepEqual(gate.admit('b:1', 'b'), []);
+  assert.deepEqual(gate.admit('a:2', 'a'), []);
+  assert.deepEqual(gate.admit('a:3', 'a'), ['a:1'], 'a third from a evicts the oldest from a');
+  assert.deepEqual(gate.admit('c:1', 'c'), ['b:1'], 'a full pending table evicts the oldest');
+  gate.closed('a:1'); // evicted sockets close later: nothing is counted twice
+  assert.deepEqual(gate.counts, { open: 3, pending: 3 });
+  gate.authenticated('a:2');
+  gate.authenticated('c:1');
+  gate.authenticated('zz:9'); // unknown (already evicted): ignored
   assert.deepEqual(gate.counts, { open: 3, pending: 1 });
-  assert.equal(gate.admit('a'), null);
-  assert.equal(gate.admit('c'), null);
-  assert.equal(gate.admit('d'), 'total');
-  gate.closed('b', true);
-  gate.closed('c', false);
-  assert.deepEqual(gate.counts, { open: 3, pending: 2 });
-  assert.equal(gate.admit('c'), null);
+  assert.deepEqual(gate.admit('d:1', 'd'), []);
+  assert.deepEqual(gate.admit('e:1', 'e'), ['a:3'], 'the total is reached: an unauthenticated socket makes room');
+  gate.authenticated('d:1');
+  gate.authenticated('e:1');
+  assert.equal(gate.admit('f:1', 'f'), null, 'four authenticated sockets: refused');
+  gate.closed('c:1');
+  assert.deepEqual(gate.admit('f:1', 'f'), []);
+  assert.deepEqual(gate.counts, { open: 4, pending: 1 });
 });
 
 test('refusals are logged once, then summed up per window', async () => {

@@ -61,44 +61,66 @@ export function connectionLimits(wanted: number, fileLimit = openFileLimit()): C
   return { total, pending, pendingPerAddress: Math.max(2, Math.min(32, pending >> 2)) };
 }
 
-export type Refusal = 'total' | 'pending' | 'address';
-
-/** Counts sockets by state; `admit` says why a new one must be closed at once, or null. */
+/**
+ * Counts sockets by state (keyed by "address:port"). A new socket that would pass a limit makes room
+ * by evicting the oldest unauthenticated sockets (of its address first): an idle flood cannot lock
+ * out a trainer that connects after it, because a real client presents the token within milliseconds
+ * while the flood's sockets sit idle. Only when authenticated sockets fill the total is a socket refused.
+ */
 export class ConnectionGate {
-  private open = 0;
-  private pendingCount = 0;
+  /** Unauthenticated sockets, oldest first: key -> address. */
+  private readonly pending = new Map<string, string>();
   private readonly pendingBy = new Map<string, number>();
+  private readonly authed = new Set<string>();
   constructor(readonly limits: ConnectionLimits) {}
 
-  admit(address: string): Refusal | null {
-    if (this.open >= this.limits.total) return 'total';
-    if (this.pendingCount >= this.limits.pending) return 'pending';
-    if ((this.pendingBy.get(address) ?? 0) >= this.limits.pendingPerAddress) return 'address';
-    this.open++;
-    this.pendingCount++;
+  /** Admits a new socket; returns the keys of sockets to close to make room, or null when it must be refused. */
+  admit(key: string, address: string): string[] | null {
+    const evict: string[] = [];
+    const drop = (victim: string) => {
+      this.unpend(victim);
+      evict.push(victim);
+    };
+    if ((this.pendingBy.get(address) ?? 0) >= this.limits.pendingPerAddress) {
+      for (const [k, a] of this.pending) if (a === address) {
+        drop(k);
+        break;
+      }
+    }
+    while (this.pending.size > 0 && (this.pending.size >= this.limits.pending || this.open >= this.limits.total)) drop(this.pending.keys().next().value!);
+    if (this.open >= this.limits.total) return null;
+    this.pending.set(key, address);
     this.pendingBy.set(address, (this.pendingBy.get(address) ?? 0) + 1);
-    return null;
+    return evict;
   }
 
-  /** The socket presented the right token: it no longer counts as pending. */
-  authenticated(address: string): void {
-    this.unpend(address);
+  /** The socket presented the right token: it no longer counts as pending and is never evicted. */
+  authenticated(key: string): void {
+    if (!this.pending.has(key)) return;
+    this.unpend(key);
+    this.authed.add(key);
   }
 
-  closed(address: string, wasAuthenticated: boolean): void {
-    this.open--;
-    if (!wasAuthenticated) this.unpend(address);
+  /** The socket closed (a no-op for one already evicted). */
+  closed(key: string): void {
+    if (this.pending.has(key)) this.unpend(key);
+    else this.authed.delete(key);
   }
 
-  private unpend(address: string): void {
-    this.pendingCount--;
+  private unpend(key: string): void {
+    const address = this.pending.get(key)!;
+    this.pending.delete(key);
     const n = (this.pendingBy.get(address) ?? 1) - 1;
     if (n > 0) this.pendingBy.set(address, n);
     else this.pendingBy.delete(address);
   }
 
+  private get open(): number {
+    return this.pending.size + this.authed.size;
+  }
+
   get counts(): { open: number; pending: number } {
-    return { open: this.open, pending: this.pendingCount };
+    return { open: this.open, pending: this.pending.size };
   }
 }
 

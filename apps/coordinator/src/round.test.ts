@@ -61,3 +61,24 @@ test('the average is the same whatever order the gradients arrive in (summed in 
   };
   assert.deepEqual(run([0, 1, 2]), run([2, 0, 1]));
 });
+
+test('an outlier\'s shard is rejected and recomputed by others once; the recomputed answer is never rejected again', () => {
+  const round = new StepRound(0, range(6), range(6), [1, 2, 3], 2);
+  const [a, b, c] = round.pending;
+  round.receive(a.id, 1, 2, grad([1, 1]));
+  round.receive(b.id, 2, 2, grad([1.2, 0.8]));
+  round.receive(c.id, 3, 2, grad([-1e6, -1e6]));
+  const outliers = round.outliers(3);
+  assert.deepEqual(outliers.map((o) => [o.shard, o.trainer]), [[c.id, 3]]);
+  const again = round.reject(c.id, [1, 2]);
+  assert.deepEqual(again.map((s) => [s.trainer, [...s.source]]), [[1, [4]], [2, [5]]]);
+  assert.equal(round.complete, false);
+  for (const s of again) round.receive(s.id, s.trainer, 1, grad([50, 50])); // honest but large: an outlier again
+  assert.deepEqual(round.outliers(3), [], 'recomputed shards are not rejected twice');
+  const { gradient, clipped } = round.average('clipped-mean');
+  assert.deepEqual(clipped.map((x) => x.trainer), [1, 2]);
+  assert.ok(gradient.every((x) => x > 0 && x < 2), String(gradient));
+  assert.deepEqual(round.usedSource().sort((x, y) => x - y), [...range(6)], 'every sample once');
+  assert.deepEqual(round.contributors().sort(), [1, 2]);
+  assert.throws(() => round.reject(c.id, [1]), /no answer to reject/);
+});

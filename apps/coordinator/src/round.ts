@@ -1,5 +1,5 @@
 import { splitBatch } from '@dann/data';
-import { aggregate, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
+import { aggregate, DEFAULT_CLIP_FACTOR, l2norm, type Aggregate } from './aggregate.ts';
 
 /** A piece of one step's batch, computed by one trainer. */
 export interface Shard {
@@ -24,6 +24,8 @@ interface Received {
 export class StepRound {
   private readonly shards = new Map<number, Shard>();
   private readonly received = new Map<number, Received>();
+  /** Shards made from a rejected outlier's: their own answers are never rejected again. */
+  private readonly retries = new Set<number>();
   private nextId = 0;
 
   constructor(readonly step: number, readonly source: Uint32Array, readonly target: Uint32Array, trainers: readonly number[], readonly paramCount: number) {
@@ -81,6 +83,31 @@ export class StepRound {
     if (orphans.length === 0) return [];
     if (live.length === 0) throw new Error(`step ${this.step}: no trainer left to take over trainer ${trainer}'s shards.`);
     return orphans.flatMap((s) => this.plan(s.source, s.target, live));
+  }
+
+  /**
+   * Answered shards (not themselves retries) whose gradient norm exceeds `factor` x the lower median
+   * norm of the step's answers: candidates to be recomputed by other trainers.
+   */
+  outliers(factor: number): { shard: number; trainer: number; norm: number; median: number }[] {
+    const norms = [...this.received].map(([shard, r]) => ({ shard, norm: l2norm(r.gradient) }));
+    const sorted = norms.map((n) => n.norm).sort((a, b) => a - b);
+    const median = sorted[(sorted.length - 1) >> 1];
+    return norms
+      .filter((n) => n.norm > factor * median && median > 0 && !this.retries.has(n.shard))
+      .map((n) => ({ ...n, trainer: this.shards.get(n.shard)!.trainer, median }));
+  }
+
+  /** Discards an answered shard's gradient and splits its samples over `live` trainers; returns the new shards. */
+  reject(shardId: number, live: readonly number[]): Shard[] {
+    const shard = this.shards.get(shardId);
+    if (!shard || !this.received.has(shardId)) throw new Error(`shard ${shardId} of step ${this.step} has no answer to reject.`);
+    if (live.length === 0) throw new Error(`step ${this.step}: no trainer left to recompute shard ${shardId}.`);
+    this.shards.delete(shardId);
+    this.received.delete(shardId);
+    const made = this.plan(shard.source, shard.target, live);
+    for (const s of made) this.retries.add(s.id);
+    return made;
   }
 
   /**

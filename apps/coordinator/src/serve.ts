@@ -1,10 +1,15 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP, type Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DATASETS, loadDataset, writeFileAtomic, type DatasetName } from '@dann/data';
-import { METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Method, type OptimizerKind, type PresetName } from '@dann/models';
+import { DATASETS, loadDataset, sliceSet, writeFileAtomic, type DatasetName } from '@dann/data';
+import {
+  METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Evaluation, type Method, type OptimizerKind, type PresetName,
+} from '@dann/models';
 import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, readTokenFile, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
 import { AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
 import { AppendLog } from './append-log.ts';
@@ -41,11 +46,14 @@ const command = {
     'checkpoint-every': { type: 'string', description: 'steps between checkpoints', default: '50' },
     'checkpoint-seconds': { type: 'string', description: 'also checkpoint when this many seconds passed since the last one (0 = off)', default: '60' },
     aggregate: { type: 'string', description: `how shard gradients are combined: ${AGGREGATES.join(' | ')} (median/trimmed-mean need 3+ trainers)`, default: 'clipped-mean' },
-    'clip-factor': { type: 'string', description: 'bound each shard gradient\'s norm to this many times the step\'s median norm', default: String(DEFAULT_CLIP_FACTOR) },
-    'max-clipped-steps': { type: 'string', description: 'drop a trainer whose gradient is bounded in this many consecutive steps (0 = never)', default: '5' },
+    'clip-factor': { type: 'string', description: 'a shard gradient whose norm exceeds this many times the step\'s median is recomputed by the other trainers', default: String(DEFAULT_CLIP_FACTOR) },
+    'max-outlier-steps': { type: 'string', description: 'drop a trainer whose gradient is an outlier in this many consecutive steps (0 = never)', default: '3' },
     'max-connections': { type: 'string', description: 'open sockets at most (kept below the open-file limit)', default: '1024' },
     'wire-dtype': { type: 'string', description: `gradient encoding on the wire: ${WIRE_DTYPES.join(' | ')}`, default: 'f32' },
-    host: { type: 'string', description: 'address to bind', default: '127.0.0.1' },
+    host: { type: 'string', description: 'address to bind (other than loopback only with TLS, or --insecure)', default: '127.0.0.1' },
+    'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve wss:// and https:// (trainers pass --ca when it is not publicly trusted)' },
+    'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
+    insecure: { type: 'boolean', description: 'serve ws:// on a non-loopback --host: the token and gradients cross the network in clear text' },
     port: { type: 'string', description: 'port (0 = any free port)', default: '8765' },
     token: { type: 'string', description: 'token trainers must present (visible in ps: prefer --token-file or $DANN_TOKEN; default: a random one written to OUT/token)' },
     'token-file': { type: 'string', description: 'read the token from this file' },
@@ -62,7 +70,8 @@ function dropReplayedMetrics(file: string, resumedAt: number): number {
   const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
   const kept = lines.filter((l) => {
     try {
-      return (JSON.parse(l) as { step?: number }).step! < resumedAt;
+      const m = JSON.parse(l) as { type?: string; step?: number };
+      return m.type === 'epoch' ? m.step! <= resumedAt : m.step! < resumedAt;
     } catch {
       return false;
     }
@@ -76,6 +85,7 @@ runMain(async () => {
   if (!args) return;
   const v = args.values;
   const out = v.out;
+  const tls = tlsOptions(v['tls-cert'], v['tls-key'], v.host, Boolean(v.insecure));
   mkdirSync(out, { recursive: true });
   const logFile = new AppendLog(join(out, 'coordinator.log'), (line) => console.error(line));
   const log = (line: string) => {
@@ -111,11 +121,37 @@ runMain(async () => {
   const coordinator = new Coordinator({
     spec, counts: { source: sourceAll.count - val, target: targetAll.count }, minTrainers: positiveInt('min-trainers', v['min-trainers']),
     stepTimeoutMs, checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']), checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
-    aggregate, clipFactor: nonNegative('clip-factor', v['clip-factor']), maxClippedSteps: nonNegative('max-clipped-steps', v['max-clipped-steps']),
+    aggregate, clipFactor: nonNegative('clip-factor', v['clip-factor']), maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
     resyncIntervalMs: 10_000, wireDtype, out, resume: Boolean(v.resume), log,
     onDone: () => finished(),
-    onStep: (m) => metrics.append(JSON.stringify({ type: 'step', ...m }) + '\n'),
+    onStep: (m) => {
+      metrics.append(JSON.stringify({ type: 'step', ...m }) + '\n');
+      if ((m.step + 1) % coordinator.plan.stepsPerEpoch === 0) evaluateEpoch(m.step + 1);
+    },
   });
+  // Per epoch, the coordinator's replica on the held-out source images and both test sets: the same
+  // 'epoch' lines trainer:train writes, so tools:plot and tools:evaluate read either kind of run.
+  await selectBackend({ backend: 'auto', log: () => {} });
+  const evalLimit = positiveInt('eval-limit', v['eval-limit']);
+  const sourceVal = sliceSet(sourceAll, sourceAll.count - val, sourceAll.count, `${source}/val`);
+  const sourceTest = loadDataset(source, 'test', { limit: evalLimit });
+  const targetTest = loadDataset(target, 'test', { limit: evalLimit });
+  const evaluated: { latest?: { step: number; source: Evaluation; target: Evaluation } } = {};
+  const evaluateReplica = (step: number) => {
+    const net = new DannNetwork(architectureOf(spec.train), coordinator.weights);
+    const result = { step, source: evaluate(net, sourceTest), target: evaluate(net, targetTest), val: sourceVal.count ? evaluate(net, sourceVal) : null };
+    net.dispose();
+    evaluated.latest = result;
+    return result;
+  };
+  function evaluateEpoch(step: number): void {
+    const e = evaluateReplica(step);
+    const epoch = step / coordinator.plan.stepsPerEpoch;
+    metrics.append(JSON.stringify({
+      type: 'epoch', epoch, step, sourceValLoss: e.val?.loss ?? null, sourceValAcc: e.val?.accuracy ?? null, sourceTestAcc: e.source.accuracy, targetTestAcc: e.target.accuracy,
+    }) + '\n');
+    log(`epoch ${epoch}/${spec.train.epochs}: source test ${e.source.accuracy.toFixed(4)}, target test ${e.target.accuracy.toFixed(4)}${e.val ? `, source val ${e.val.accuracy.toFixed(4)}` : ''}`);
+  }
   if (v.resume) {
     const dropped = dropReplayedMetrics(metricsFile, coordinator.step);
     if (dropped) log(`metrics.jsonl: dropped ${dropped} line(s) of steps after the checkpoint; they are redone`);
@@ -129,7 +165,8 @@ runMain(async () => {
   const maxBuffered = 2 * coordinator.paramCount * 12 + (16 << 20);
   const gate = new ConnectionGate(connectionLimits(positiveInt('max-connections', v['max-connections'])));
   const refusals = new RefusalLog(log);
-  const server = createServer({ headersTimeout: UPGRADE_DEADLINE_MS, requestTimeout: UPGRADE_DEADLINE_MS, connectionsCheckingInterval: 1000 }, (req: IncomingMessage, res: ServerResponse) => {
+  const limits = { headersTimeout: UPGRADE_DEADLINE_MS, requestTimeout: UPGRADE_DEADLINE_MS, connectionsCheckingInterval: 1000 };
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
@@ -143,21 +180,33 @@ runMain(async () => {
     } else {
       res.writeHead(404).end();
     }
-  });
+  };
+  const server = tls ? createHttpsServer({ ...limits, ...tls, handshakeTimeout: UPGRADE_DEADLINE_MS }, handler) : createHttpServer(limits, handler);
+  // Sockets idle before they upgrade (or between HTTP requests) are closed; ws clears this on upgrade.
+  server.timeout = UPGRADE_DEADLINE_MS;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload });
   // Every socket counts against the limits until it presents the token; one that neither does so nor
-  // finishes an HTTP request within the deadline is closed. Nothing a peer does reaches the file table.
-  const authenticated = new WeakSet<object>();
-  server.on('connection', (socket) => {
+  // finishes an HTTP request within the deadline is closed, and a new one evicts the oldest idle ones.
+  // Keyed by the peer's address and port: with TLS the upgrade sees the TLS socket, not the raw one.
+  const sockets = new Map<string, Socket>();
+  server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '?';
-    const why = gate.admit(address);
-    if (why) {
-      refusals.refused(`over the ${why} limit`, `${address}: over the limit of ${why === 'total' ? `${gate.limits.total} open` : why === 'pending' ? `${gate.limits.pending} unauthenticated` : `${gate.limits.pendingPerAddress} unauthenticated per address`} sockets`);
-      socket.destroy();
-      return;
+    const key = `${address}:${socket.remotePort}`;
+    const evict = gate.admit(key, address);
+    if (evict === null) {
+      refusals.refused('over the connection limit', `${address}: ${gate.limits.total} trainers and pages are connected already`);
+      return void socket.destroy();
     }
-    socket.setTimeout(UPGRADE_DEADLINE_MS, () => socket.destroy());
-    socket.once('close', () => gate.closed(address, authenticated.has(socket)));
+    for (const victim of evict) {
+      refusals.refused('evicted while idle', `${victim}: closed an unauthenticated socket to make room (${gate.limits.pending} at most, ${gate.limits.pendingPerAddress} per address)`);
+      sockets.get(victim)?.destroy();
+      sockets.delete(victim);
+    }
+    sockets.set(key, socket);
+    socket.once('close', () => {
+      gate.closed(key);
+      if (sockets.get(key) === socket) sockets.delete(key);
+    });
   });
   server.on('error', (err) => log(`server error (survived): ${err.message}`));
   server.on('upgrade', (req, socket, head) => {
@@ -166,8 +215,7 @@ runMain(async () => {
       socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
       return;
     }
-    authenticated.add(socket);
-    gate.authenticated(req.socket.remoteAddress ?? '?');
+    gate.authenticated(`${req.socket.remoteAddress}:${req.socket.remotePort}`);
     wss.handleUpgrade(req, socket, head, (ws) => connection(ws));
   });
 
@@ -248,9 +296,9 @@ runMain(async () => {
     server.listen(Number(v.port), v.host, resolve);
   });
   const address = server.address() as { port: number };
-  const url = `ws://${v.host}:${address.port}`;
+  const url = `${tls ? 'wss' : 'ws'}://${v.host}:${address.port}`;
   writeFileSync(join(out, 'coordinator.json'), JSON.stringify({ url, pid: process.pid }) + '\n');
-  log(`coordinator listening on ${url} (status page http://${v.host}:${address.port}/)`);
+  log(`coordinator listening on ${url} (status page ${tls ? 'https' : 'http'}://${v.host}:${address.port}/)`);
   log(`start trainers with: npx nx run trainer:start -- --coordinator ${url} ${token.file ? `--token-file ${token.file}` : '(token from $DANN_TOKEN)'}`);
   log(`${spec.train.method} ${source} -> ${target}, ${spec.train.preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${spec.train.batchSize}`);
   coordinator.maybeStartStep();
@@ -258,13 +306,8 @@ runMain(async () => {
   writeFileSync(join(out, 'accounting.json'), JSON.stringify(coordinator.epochsExactlyOnce()) + '\n');
   wss.close();
   server.close();
-  // Final table on the test sets.
-  await selectBackend({ backend: 'auto', log: () => {} });
-  const net = new DannNetwork(architectureOf(spec.train), coordinator.weights);
-  const evalLimit = positiveInt('eval-limit', v['eval-limit']);
-  const s = evaluate(net, loadDataset(source, 'test', { limit: evalLimit }));
-  const t = evaluate(net, loadDataset(target, 'test', { limit: evalLimit }));
-  net.dispose();
+  // Final table on the test sets (the last epoch's evaluation).
+  const { source: s, target: t } = evaluated.latest?.step === coordinator.totalSteps ? evaluated.latest : evaluateReplica(coordinator.totalSteps);
   const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${spec.train.preset} | ${spec.train.method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
   writeFileSync(join(out, 'results.md'), `${table}\n`);
   log(`\n${table}\n\nfull evaluation and plots: npx nx run tools:evaluate -- ${out}; npx nx run tools:plot -- ${out}`);
@@ -294,4 +337,35 @@ function coordinatorToken(flag: string | undefined, file: string | undefined, ou
   const made = join(out, 'token');
   writeFileAtomic(made, Buffer.from(`${randomBytes(16).toString('hex')}\n`), 0o600);
   return { value: readTokenFile(made), file: made };
+}
+
+const LOOPBACK = new Set(['localhost', '::1']);
+
+/**
+ * The TLS material for wss:// and https://, checked before anything else starts; null for plain ws://,
+ * which only a loopback --host gets without --insecure.
+ */
+function tlsOptions(certFile: string | undefined, keyFile: string | undefined, host: string, insecure: boolean): { cert: Buffer; key: Buffer } | null {
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('pass both --tls-cert and --tls-key (a certificate and its private key).');
+  if (certFile === undefined || keyFile === undefined) {
+    const loopback = LOOPBACK.has(host) || (isIP(host) === 4 && host.startsWith('127.'));
+    if (!loopback && !insecure) {
+      throw new Error(`refusing to serve ws:// on ${host}: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure on a network you trust.`);
+    }
+    return null;
+  }
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`cannot read --${flag} ${file} (${(err as NodeJS.ErrnoException).code ?? err}).`);
+    }
+  };
+  const material = { cert: read('tls-cert', certFile), key: read('tls-key', keyFile) };
+  try {
+    createSecureContext(material);
+  } catch (err) {
+    throw new Error(`--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable certificate and key (${(err as Error).message}).`);
+  }
+  return material;
 }

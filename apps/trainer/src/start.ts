@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
@@ -13,6 +14,7 @@ const command = {
   options: {
     coordinator: { type: 'string', description: 'coordinator address', default: 'ws://127.0.0.1:8765' },
     token: { type: 'string', description: 'the run\'s token (visible in ps: prefer --token-file or $DANN_TOKEN)' },
+    ca: { type: 'string', description: 'PEM certificate(s) to trust for a wss:// coordinator (its own, or the CA that signed it)' },
     'token-file': { type: 'string', description: 'read the token from this file (the coordinator writes OUT/token)' },
     name: { type: 'string', description: 'how the coordinator lists this trainer', default: `${hostname()}-${process.pid}` },
     backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
@@ -34,6 +36,8 @@ runMain(async () => {
   const v = args.values;
   const token = v.token ?? (v['token-file'] === undefined ? process.env.DANN_TOKEN : readTokenFile(v['token-file']));
   if (!token) throw new Error('pass --token-file (the coordinator writes OUT/token and prints the trainer command) or set DANN_TOKEN.');
+  const ca = v.ca === undefined ? undefined : readPem(v.ca);
+  if (ca && !v.coordinator.startsWith('wss://')) throw new Error(`--ca is for a wss:// coordinator; ${v.coordinator} is not one.`);
   const backendRequest = oneOf('backend', v.backend, BACKEND_CHOICES);
   // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
   const gpuArg = v.gpu ?? nxInvocationOption('gpu');
@@ -56,7 +60,7 @@ runMain(async () => {
   };
 
   const connect = () => {
-    const ws = new WebSocket(v.coordinator, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, maxPayload: 1 << 30 });
+    const ws = new WebSocket(v.coordinator, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, maxPayload: 1 << 30, ca });
     const send = (m: Message, payload?: Float32Array) => ws.send(encodeFrame(m, payload, data?.wireDtype ?? 'f32'));
     ws.on('unexpected-response', (_req, res) => {
       finished = true;
@@ -132,7 +136,16 @@ runMain(async () => {
           log(`ignoring unexpected ${msg.type} message`);
       }
     });
-    ws.on('error', (err) => log(`connection error: ${err.message}`));
+    ws.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code && TLS_REFUSALS.has(err.code)) {
+        // Retrying cannot help: the certificate will not become trusted by waiting.
+        finished = true;
+        console.error(`error: the coordinator's TLS certificate is not trusted (${err.message}); pass --ca with the certificate the coordinator serves or the CA that signed it.`);
+        process.exitCode = 1;
+        return;
+      }
+      log(`connection error: ${err.message}`);
+    });
     ws.on('close', () => {
       if (finished) {
         trainer?.dispose();
@@ -147,3 +160,20 @@ runMain(async () => {
   connect();
 });
 
+
+/** TLS verification failures: the coordinator is not who the trainer was told to trust. */
+const TLS_REFUSALS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+function readPem(file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read --ca ${file} (${(err as NodeJS.ErrnoException).code ?? err}).`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--ca ${file} holds no PEM certificate.`);
+  return pem;
+}

@@ -36,7 +36,7 @@ export async function benchScaling(trainerCounts: readonly number[], batch: numb
     const code = await coordinator;
     await Promise.all(trainers);
     if (code !== 0) throw new Error(`the scaling run with ${n} trainer(s) failed (coordinator exit ${code}); see ${out}/coordinator.log.`);
-    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLine).slice(2);
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as StepLine & { type: string }).filter((l) => l.type === 'step').slice(2);
     rmSync(out, { recursive: true });
     const total = lines.reduce((a, l) => a + l.stepMs, 0);
     results.push({

@@ -118,10 +118,12 @@ runMain(async () => {
   if (!v.resume) writeFileSync(metricsFile, '', { mode: 0o600 });
   const metrics = new AppendLog(metricsFile, log);
   const aggregate = oneOf('aggregate', v.aggregate, AGGREGATES) as Aggregate;
+  const clipFactor = nonNegative('clip-factor', v['clip-factor']);
+  if (clipFactor < 1) throw new Error(`--clip-factor must be at least 1 (a median shard would be an outlier), got ${v['clip-factor']}.`);
   const coordinator = new Coordinator({
     spec, counts: { source: sourceAll.count - val, target: targetAll.count }, minTrainers: positiveInt('min-trainers', v['min-trainers']),
     stepTimeoutMs, checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']), checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
-    aggregate, clipFactor: nonNegative('clip-factor', v['clip-factor']), maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
+    aggregate, clipFactor, maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
     resyncIntervalMs: 10_000, wireDtype, out, resume: Boolean(v.resume), log,
     onDone: () => finished(),
     onStep: (m) => {
@@ -156,7 +158,6 @@ runMain(async () => {
     const dropped = dropReplayedMetrics(metricsFile, coordinator.step);
     if (dropped) log(`metrics.jsonl: dropped ${dropped} line(s) of steps after the checkpoint; they are redone`);
   }
-  if (coordinator.o.clipFactor < 1 && aggregate !== 'mean') throw new Error(`--clip-factor must be at least 1 (honest shards would be bounded), got ${v['clip-factor']}.`);
   writeFileSync(join(out, 'config.json'), JSON.stringify({ options: { source, target, method: spec.train.method }, train: spec.train, data: spec.data, distributed: true }, null, 2) + '\n');
 
   // Largest frame a trainer may send: a gradient (header + one float per parameter) with room to spare.

@@ -8,8 +8,9 @@ import { generateMnistM, MNISTM_DEFAULT_BRIGHTNESS, MNISTM_DEFAULT_CONTRAST, MNI
 import { mixSeed } from './rng.ts';
 import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
+import { loadUsps } from './usps.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'synth', 'synth-plain', 'synth-hand', 'mnistm'] as const;
+export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-plain', 'synth-hand', 'mnistm'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -36,7 +37,7 @@ export function defaultDataDir(): string {
 }
 
 export interface LoadOptions {
-  /** Data folder: svhn/ holds the downloaded .mat files, cache/ the generated sets. Default defaultDataDir(). */
+  /** Data folder: svhn/ and usps/ hold the downloaded files, cache/ the generated sets. Default defaultDataDir(). */
   readonly dataDir?: string;
   /** Use only the first N images (generated sets generate only N). */
   readonly limit?: number;
@@ -61,6 +62,8 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
       return takeFirst(loadMnist(split), limit ?? Infinity);
     case 'svhn':
       return takeFirst(loadSvhn(split, join(dataDir, 'svhn')), limit ?? Infinity);
+    case 'usps':
+      return takeFirst(loadUsps(split, join(dataDir, 'usps')), limit ?? Infinity);
     case 'synth':
     case 'synth-plain':
     case 'synth-hand': {

@@ -3,6 +3,9 @@ export { parseIdx, type IdxArray } from './idx.ts';
 export { loadMnist, mnistFromIdx, mnistDir, type Split } from './mnist.ts';
 export { readMat, type MatArray, type MatClass, type MatData } from './mat.ts';
 export { loadSvhn, svhnFromMat, SVHN_FILES } from './svhn.ts';
+export {
+  loadUsps, uspsFromGzip, uspsFromText, uspsPixel, uspsHowToGet, USPS_FILES, USPS_COUNTS, USPS_SHA256, USPS_BYTES, USPS_SIZE, type UspsLoadOptions,
+} from './usps.ts';
 export { generateSynthDigits, SYNTH_VERSION, SYNTH_SIZE, type SynthOptions } from './synth.ts';
 export { loadSynthFonts, SYNTH_FONT_PACKAGES, type SynthFont } from './fonts.ts';
 export { generateMnistM, proceduralTexture, MNISTM_VERSION, MNISTM_DEFAULT_CONTRAST, MNISTM_DEFAULT_BRIGHTNESS, type MnistMOptions } from './mnistm.ts';

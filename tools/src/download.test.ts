@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadFile } from './download.ts';
+import { copyVerified, downloadFile } from './download.ts';
 
 const payload = randomBytes(300_000);
 const md5 = createHash('md5').update(payload).digest('hex');
@@ -112,4 +112,38 @@ test('an unreachable host and an HTTP error each give one clear sentence', { tim
     await assert.rejects(downloadFile({ url: `http://127.0.0.1:${port}/x`, file: 'x', md5 }, dir), /answered HTTP 404/);
   });
   notFound.close();
+});
+
+test('--from copies: verifies the source before copying and the copy after, keeps a verified file, refuses a corrupt source', async () => {
+  await withDir(async (dir) => {
+    const from = join(dir, 'from');
+    const to = join(dir, 'to');
+    await assert.rejects(copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to), /f\.bin: .*from\/f\.bin does not exist; --from must name a folder holding the file\./);
+    mkdirSync(from);
+    writeFileSync(join(from, 'f.bin'), payload);
+    chmodSync(join(from, 'f.bin'), 0o444);
+    const logs: string[] = [];
+    const r = await copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to, { log: (l) => logs.push(l) });
+    assert.equal(r.sha256, sha256);
+    assert.deepEqual(readFileSync(join(to, 'f.bin')), payload);
+    assert.equal(statSync(join(to, 'f.bin')).mode & 0o777, 0o644);
+    assert.equal(readFileSync(join(to, 'f.bin.sha256'), 'utf8').trim(), sha256);
+    assert.equal(existsSync(join(to, 'f.bin.part')), false);
+    await copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to, { log: (l) => logs.push(l) });
+    assert.match(logs.at(-1)!, /already present and verified/);
+    // A corrupt copy already in place is replaced by the good source.
+    writeFileSync(join(to, 'f.bin'), 'junk');
+    await copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to);
+    assert.deepEqual(readFileSync(join(to, 'f.bin')), payload);
+    // A corrupt source is refused and nothing is written.
+    const bad = join(dir, 'bad');
+    mkdirSync(bad);
+    writeFileSync(join(bad, 'g.bin'), payload.subarray(0, 1000));
+    await assert.rejects(
+      copyVerified({ url: 'http://unused/', file: 'g.bin', sha256 }, bad, to),
+      new RegExp(`g\\.bin: .*bad/g\\.bin is corrupt or not the published file \\(SHA-256 is [0-9a-f]{64}, expected ${sha256}\\); nothing was copied\\.`),
+    );
+    assert.equal(existsSync(join(to, 'g.bin')), false);
+    assert.equal(existsSync(join(to, 'g.bin.part')), false);
+  });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -131,4 +131,42 @@ export async function downloadFile(spec: RemoteFile, dir: string, options: Downl
   writeFileSync(`${final}.sha256`, `${sha256}\n`);
   log(`${spec.file}: verified (sha256 ${sha256})`);
   return { path: final, sha256, downloaded, resumedFrom };
+}
+
+/**
+ * The offline twin of downloadFile: copies `spec.file` from `fromDir` (a copy made on a machine with internet
+ * access, or a shared folder) into `dir`, verifying the source's digests before copying and the copy's after;
+ * the final file appears only once verified, and a file already there and verified is kept.
+ */
+export async function copyVerified(spec: RemoteFile, fromDir: string, dir: string, options: Pick<DownloadOptions, 'log'> = {}): Promise<DownloadResult> {
+  if (!spec.md5 && !spec.sha256) throw new Error(`${spec.file}: no published digest to verify it against.`);
+  const log = options.log ?? (() => {});
+  const source = join(fromDir, spec.file);
+  const final = join(dir, spec.file);
+  mkdirSync(dir, { recursive: true });
+  if (existsSync(final)) {
+    const { problem, sha256 } = await mismatch(final, spec);
+    if (!problem) {
+      log(`${spec.file}: already present and verified`);
+      return { path: final, sha256, downloaded: 0, resumedFrom: 0 };
+    }
+    if (resolve(source) === resolve(final)) throw new Error(`${final} is corrupt (${problem}); copy a good one from elsewhere.`);
+    log(`${spec.file}: present but ${problem}; copying it again`);
+    rmSync(final);
+  }
+  if (!existsSync(source)) throw new Error(`${spec.file}: ${source} does not exist; --from must name a folder holding the file.`);
+  const checked = await mismatch(source, spec);
+  if (checked.problem) throw new Error(`${spec.file}: ${source} is corrupt or not the published file (${checked.problem}); nothing was copied.`);
+  const part = `${final}.part`;
+  copyFileSync(source, part);
+  chmodSync(part, 0o644); // the source may be read-only (a shared copy); ours is an ordinary data file
+  const { problem, sha256 } = await mismatch(part, spec);
+  if (problem) {
+    rmSync(part, { force: true });
+    throw new Error(`${spec.file}: the copy in ${dir} does not match its source (${problem}); it was deleted, run the command again.`);
+  }
+  renameSync(part, final);
+  writeFileSync(`${final}.sha256`, `${sha256}\n`);
+  log(`${spec.file}: copied from ${fromDir} and verified (sha256 ${sha256})`);
+  return { path: final, sha256, downloaded: statSync(final).size, resumedFrom: 0 };
 }

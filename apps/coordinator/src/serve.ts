@@ -19,6 +19,7 @@ import { statusPage } from './status.ts';
 
 /** A socket must present the token (WebSocket upgrade) or finish its HTTP request within this time. */
 const UPGRADE_DEADLINE_MS = 10_000;
+const PING_INTERVAL_MS = 5_000;
 /** Largest header a trainer's frame may have (its longest message is hello: three short strings). */
 const TRAINER_HEADER_BYTES = 1 << 16;
 
@@ -243,11 +244,17 @@ runMain(async () => {
       id = null;
     };
     const helloTimer = setTimeout(() => id === null && refuse('no hello within 10 s.'), 10_000);
+    // A peer that does not answer a ping within a whole interval is gone. When this process was busy
+    // (the per-epoch evaluation holds the event loop for seconds), its pong may still be unread: ask again.
+    let lastTick = Date.now();
     const ping = setInterval(() => {
-      if (!alive) return ws.terminate();
+      const now = Date.now();
+      const stalled = now - lastTick > 1.5 * PING_INTERVAL_MS;
+      lastTick = now;
+      if (!alive && !stalled) return ws.terminate();
       alive = false;
       ws.ping();
-    }, 5_000);
+    }, PING_INTERVAL_MS);
     ws.on('pong', () => (alive = true));
     const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
     const handle = (data: Buffer, isBinary: boolean) => {

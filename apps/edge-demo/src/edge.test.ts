@@ -10,17 +10,19 @@ import type { Browser, Page } from 'playwright-core';
 import { loadMnist } from '@dann/data';
 import { launchBrowser } from './browser.ts';
 import { checkModelInfo, rank } from './predict.ts';
+import { edgeModel } from './testing/edge-model.ts';
 
 /**
  * End to end on real processes and a real browser: trainer:train learns MNIST briefly, tools:evaluate and
- * tools:export-onnx export it, edge-demo:classify reads image files, and edge-demo:serve's page runs in
+ * tools:export-onnx export it (testing/edge-model.ts: once per test run, shared with classify.test.ts),
+ * edge-demo:classify reads image files, and edge-demo:serve's page runs in
  * headless Chromium (browser.ts picks it: Debian's where installed, else the one in @sparticuz/chromium;
  * DANN_BROWSER=npm|system forces one), where the mouse draws digits and a file is dropped.
  */
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'edge-demo-'));
-const runDir = join(dir, 'run');
-const model = join(runDir, 'model.onnx');
+let runDir = '';
+let model = '';
 const mnist = loadMnist('test');
 
 interface Proc { child: ChildProcess; output: string; exit: Promise<number | null> }
@@ -30,11 +32,6 @@ function run(script: string, args: string[]): Proc {
   child.stdout!.on('data', (d) => (p.output += d));
   child.stderr!.on('data', (d) => (p.output += d));
   return p;
-}
-async function runOk(script: string, args: string[]): Promise<string> {
-  const p = run(script, args);
-  assert.equal(await p.exit, 0, `${script} failed:\n${p.output}`);
-  return p.output;
 }
 
 /** MNIST test image k as a PNG (white on black, 28x28), or scaled up, inverted, on a coloured background as a JPEG. */
@@ -63,12 +60,7 @@ function digitFile(k: number, style: 'mnist' | 'photo'): string {
 
 let exportOutput = '';
 before(async () => {
-  await runOk('apps/trainer/src/train.ts', [
-    '--method', 'source-only', '--source', 'mnist', '--target', 'mnistm', '--preset', 'paper', '--limit', '6000', '--epochs', '1',
-    '--lr', '0.002', '--eval-limit', '300', '--val-count', '200', '--backend', 'wasm', '--out', runDir,
-  ]);
-  await runOk('tools/src/evaluate.ts', [runDir, '--limit', '500']);
-  exportOutput = await runOk('tools/src/export-onnx.ts', [runDir, '--verify-count', '128', '--int8', '--eval-limit', '500']);
+  ({ runDir, model, exportOutput } = await edgeModel());
 });
 after(async () => {
   // A page test that failed half-way leaves the browser and the server running.
@@ -94,7 +86,7 @@ test('edge-demo:classify: digits as files of any size and polarity; a bad file i
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\n not really'));
   const p = run('apps/edge-demo/src/classify.ts', ['--model', model, '--json', files[0], corrupt, ...files.slice(1), join(dir, 'missing.jpg')]);
   assert.equal(await p.exit, 1, 'a bad file makes the exit code 1');
-  const out = JSON.parse(p.output) as ({ file: string; ok: true; digit: number; probability: number; top3: { digit: number }[]; latencyMs: number } | { file: string; ok: false; error: string })[];
+  const out = p.output.trim().split('\n').map((line) => JSON.parse(line)) as ({ file: string; ok: true; digit: number; probability: number; top3: { digit: number }[]; latencyMs: number } | { file: string; ok: false; error: string })[];
   assert.equal(out.length, 22);
   assert.deepEqual(out.filter((o) => !o.ok).map((o) => [o.file, !o.ok && o.error]), [[corrupt, 'not a readable PNG or JPEG image'], [join(dir, 'missing.jpg'), 'no such file']]);
   const byFile = new Map(out.flatMap((o) => (o.ok ? [[o.file, o] as const] : [])));

@@ -13,6 +13,9 @@ export interface OnnxRunner {
 
 /** An onnxruntime-node session (CPU, one intra-op thread unless told otherwise) over a model's bytes or file. */
 export async function openOnnx(model: Uint8Array | string, shape: { height: number; width: number; channels: number }, threads = 1): Promise<OnnxRunner> {
+  // Its telemetry regex-matches /proc/self/cmdline and overflows the stack on long command lines (see
+  // apps/edge-demo/src/classify.ts): off for every program of this project before the first session.
+  process.env.ORT_DISABLE_TELEMETRY = '1';
   const ort = await import('onnxruntime-node'); // loaded on first use: trainers never need the native runtime
   let session: Ort.InferenceSession;
   try {

@@ -4,49 +4,23 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import forge from 'node-forge';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
+import { ROOT, runScript, until, type Proc } from './testing/processes.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
 const START = join(ROOT, 'apps/trainer/src/start.ts');
 const TOKEN = 'test-token';
 
-interface Proc {
-  readonly child: ChildProcess;
-  output: string;
-  readonly exit: Promise<number | null>;
-}
-
-function run(script: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, output: '', exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (d) => (p.output += d));
-  child.stderr!.on('data', (d) => (p.output += d));
-  return p;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { url: () => Promise<string> } {
-  const p = run(SERVE, [
+  const p = runScript(SERVE, [
     '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', '200', '--val-count', '40',
     '--batch-size', '16', '--epochs', '2', '--eval-limit', '50', '--port', port, '--token', TOKEN, '--out', out, '--checkpoint-every', '3', ...extra,
   ]);
@@ -56,7 +30,7 @@ function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { ur
   });
 }
 
-const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) => run(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
+const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) => runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
 const steps = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length : 0);
 const accounting = (out: string) => JSON.parse(readFileSync(join(out, 'accounting.json'), 'utf8')) as Record<string, { once: number; never: number; more: number }>;
 const EXACTLY_ONCE = { 0: { once: 160, never: 0, more: 0 }, 1: { once: 160, never: 0, more: 0 } };
@@ -297,7 +271,7 @@ test('over wss:// with a certificate made here: a trainer that trusts it trains,
   const out = tempRun();
   const good = selfSigned(out, 'coordinator');
   const other = selfSigned(out, 'stranger');
-  const open = run(SERVE, ['--host', '0.0.0.0', '--out', out]);
+  const open = runScript(SERVE, ['--host', '0.0.0.0', '--out', out]);
   assert.equal(await open.exit, 1);
   assert.match(open.output, /refusing to serve ws:\/\/ on 0\.0\.0\.0: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure/);
   const c = coordinator(out, ['--min-trainers', '1', '--epochs', '1', '--tls-cert', good.cert, '--tls-key', good.key]);

@@ -6,16 +6,14 @@
  * peer that sends wrong checksums and stops reading, and a peer that answers its shards with the last
  * averaged gradient x -1e6 and rejoins when dropped. `attack: false` runs the same job clean.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '@dann/protocol';
+import { ROOT, run, runScript, until } from './testing/processes.ts';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
 const START = join(ROOT, 'apps/trainer/src/start.ts');
 
@@ -66,30 +64,6 @@ export interface ScenarioReport {
 const TOKEN = 'hostile-test-token-0123456789';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Proc {
-  readonly child: ChildProcess;
-  output: string;
-  readonly exit: Promise<number | null>;
-}
-
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const p: Proc = { child, output: '', exit: new Promise((resolve) => child.on('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (d) => (p.output += d));
-  child.stderr!.on('data', (d) => (p.output += d));
-  return p;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 120_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 const rssKiB = (pid: number) => {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
@@ -123,7 +97,7 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   if (url === 'exited') throw new Error(`the coordinator exited before listening:\n${coordinator.output}`);
   const http = url.replace('ws://', 'http://');
   const port = Number(new URL(http).port);
-  const honest = ['honest-a', 'honest-b'].map((name) => run(process.execPath, ['--import', 'tsx', START, '--coordinator', url, '--name', name, '--backend', 'wasm'], { DANN_TOKEN: TOKEN }));
+  const honest = ['honest-a', 'honest-b'].map((name) => runScript(START, ['--coordinator', url, '--name', name, '--backend', 'wasm'], { DANN_TOKEN: TOKEN }));
   const metrics = join(o.out, 'metrics.jsonl');
   const stepsDone = () => (existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length : 0);
   await until('two honest trainers in a step', () => done || stepsDone() >= 2, 180_000);

@@ -190,12 +190,12 @@ export class Coordinator {
   /** A trainer said hello: welcome it, send the current state; it takes part from the next step. */
   join(hello: Hello, peer: Peer): number | null {
     if (hello.protocol !== PROTOCOL_VERSION) {
-      peer.send(encodeFrame({ type: 'error', message: `protocol ${hello.protocol} is not ${PROTOCOL_VERSION}; update the trainer.` }));
+      peer.send(encodeFrame({ type: 'error', code: 'protocol-version', message: `this coordinator speaks protocol ${PROTOCOL_VERSION}, the trainer ${hello.protocol}; run the same version of the project on both.` }));
       peer.close(1008, 'protocol version');
       return null;
     }
     if (this.done) {
-      peer.send(encodeFrame({ type: 'leave', reason: 'the run is finished' }));
+      peer.send(encodeFrame({ type: 'leave', code: 'finished' }));
       peer.close(1000, 'done');
       return null;
     }
@@ -301,7 +301,7 @@ export class Coordinator {
       }
       case 'leave':
         m.peer.close(1000, 'bye');
-        this.leave(id, msg.reason);
+        this.leave(id, `left: ${msg.code}`);
         return null;
       default:
         return `a trainer does not send ${msg.type} messages.`;
@@ -407,7 +407,7 @@ export class Coordinator {
     this.done = true;
     if (this.deadline) clearTimeout(this.deadline);
     for (const m of this.members.values()) {
-      this.sendTo(m, { type: 'leave', reason: 'the run is finished' });
+      this.sendTo(m, { type: 'leave', code: 'finished' });
       m.peer.close(1000, 'done');
     }
     // The final checkpoint is the run's result: wait until it is written.

@@ -123,7 +123,7 @@ test('bad frames, NaN and wrong-length gradients, a control-message flood close 
   await Promise.all([
     attack('nan', (ws, a) => ws.send(gradientOf(a, new Float32Array(666792).fill(NaN)))),
     attack('short', (ws, a) => ws.send(gradientOf(a, new Float32Array(10)))),
-    attack('truncated', () => {}, encodeFrame({ type: 'leave', reason: 'x' }).subarray(0, 20)),
+    attack('truncated', () => {}, encodeFrame({ type: 'leave', code: 'shutdown' }).subarray(0, 20)),
     attack('oversize', () => {}, new Uint8Array(666792 * 4 + (1 << 20) + 16)),
     attack('text', () => {}, 'hello?'),
     attack('flood', () => {}),
@@ -212,7 +212,7 @@ test('fuzz: thousands of random and mutated frames over many connections never c
     encodeFrame({ type: 'gradient', step: 0, shard: 0, samples: 8, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, new Float32Array(666792)),
     encodeFrame({ type: 'checksum', step: 1, value: 5 }),
     encodeFrame({ type: 'assign', step: 0, shard: 0, epoch: 0, source: [1], target: [1], lambda: 0, seed: 1 }),
-    encodeFrame({ type: 'leave', reason: 'x' }),
+    encodeFrame({ type: 'leave', code: 'shutdown' }),
   ];
   let sent = 0;
   let coordinatorExited = false;

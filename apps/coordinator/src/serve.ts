@@ -237,7 +237,7 @@ runMain(async () => {
       close: (code: number, reason: string) => ws.close(code, reason),
     };
     const refuse = (why: string) => {
-      if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', message: why }));
+      if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', code: 'bad-frame', message: why }));
       ws.close(1008, why.slice(0, 120));
       // Out of the run at once: nothing more is assigned to it while the close handshake runs.
       if (id !== null) coordinator.leave(id, `refused: ${why}`);
@@ -278,7 +278,7 @@ runMain(async () => {
       if (why) {
         refusals.refused(`refused ${frame.message.type}`, `trainer ${who()}: ${why}`);
         if (frame.message.type === 'gradient') refuse(why);
-        else peer.send(encodeFrame({ type: 'error', message: why }));
+        else peer.send(encodeFrame({ type: 'error', code: 'refused', message: why }));
       }
     };
     ws.on('message', (data, isBinary) => {

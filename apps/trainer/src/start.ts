@@ -126,10 +126,19 @@ runMain(async () => {
           log(msg.message);
           break;
         case 'leave':
-          log(`coordinator: ${msg.reason}`);
-          if (msg.reason === 'the run is finished') finished = true;
+          if (msg.code === 'finished') {
+            log('coordinator: the run is finished');
+            finished = true;
+          }
           break;
         case 'error':
+          if (msg.code === 'protocol-version') {
+            // Reconnecting cannot help: the versions will not change by waiting.
+            finished = true;
+            console.error(`error: ${msg.message}`);
+            process.exitCode = 1;
+            return void ws.close(1000, 'protocol version');
+          }
           log(`coordinator says: ${msg.message}`);
           break;
         default:

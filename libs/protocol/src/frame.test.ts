@@ -15,8 +15,8 @@ test('every control message round-trips through a frame', () => {
     { type: 'assign', step: 7, shard: 1, epoch: 0, source: [1, 5, 9], target: [0, 2], lambda: 0.25, seed: 99 },
     { type: 'checksum', step: 7, value: 123456789 },
     { type: 'wait', message: 'waiting for 1 more trainer' },
-    { type: 'leave', reason: 'done' },
-    { type: 'error', message: 'bad token' },
+    { type: 'leave', code: 'finished' },
+    { type: 'error', code: 'refused', message: 'bad token' },
   ];
   for (const m of messages) assert.deepEqual(decodeFrame(encodeFrame(m), limits), { message: m });
 });
@@ -123,9 +123,10 @@ test('bad frames are refused with one sentence each', () => {
   rejects(raw({ ...gradient, samples: -1 }, 3), /gradient.samples must be a non-negative integer/);
   rejects(raw({ ...gradient, labelLoss: '1' }, 3), /gradient.labelLoss must be a number/);
   rejects(raw({ type: 'assign', step: 1, shard: 0, epoch: 0, source: [1, 2.5], target: [], lambda: 0, seed: 0 }), /assign.source must be an array of non-negative integers/);
-  rejects(raw({ type: 'leave', reason: 'x' }, 2), /carries no payload/);
+  rejects(raw({ type: 'leave', code: 'shutdown' }, 2), /carries no payload/);
+  rejects(raw({ type: 'leave', reason: 'the run is finished' }), /leave.code must be one of finished, shutdown/);
   assert.throws(() => encodeFrame(gradient), /needs payload/);
-  assert.throws(() => encodeFrame({ type: 'leave', reason: 'x' }, new Float32Array(1)), /takes no payload/);
+  assert.throws(() => encodeFrame({ type: 'leave', code: 'shutdown' }, new Float32Array(1)), /takes no payload/);
 });
 
 test('firstNonFinite finds NaN and Infinity', () => {

@@ -3,7 +3,14 @@
  * are a MessagePack header alone; tensor messages (state, gradient, update) carry one float payload
  * after the header (see frame.ts). Every decoded header is checked against SCHEMAS before use.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
+
+/** Why a peer leaves: `finished` (coordinator: the run is over), `shutdown` (trainer: it is stopping). */
+export const LEAVE_CODES = ['finished', 'shutdown'] as const;
+export type LeaveCode = (typeof LEAVE_CODES)[number];
+/** What an error is about; the message says it in words for people, the code is what programs act on. */
+export const ERROR_CODES = ['protocol-version', 'bad-frame', 'refused'] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 /** trainer -> coordinator, first message. */
 export interface Hello { type: 'hello'; protocol: number; name: string; backend: string; device: string }
@@ -23,14 +30,14 @@ export interface Update { type: 'update'; step: number; samples: number; lr: num
 export interface Checksum { type: 'checksum'; step: number; value: number }
 /** coordinator -> trainer: not enough trainers, or between steps. */
 export interface Wait { type: 'wait'; message: string }
-export interface Leave { type: 'leave'; reason: string }
-export interface ErrorMessage { type: 'error'; message: string }
+export interface Leave { type: 'leave'; code: LeaveCode }
+export interface ErrorMessage { type: 'error'; code: ErrorCode; message: string }
 
 export type Message = Hello | Welcome | State | Assign | Gradient | Update | Checksum | Wait | Leave | ErrorMessage;
 export type MessageType = Message['type'];
 export type TensorMessage = State | Gradient | Update;
 
-type FieldKind = 'int' | 'uint' | 'number' | 'string' | 'uintArray' | 'object';
+type FieldKind = 'int' | 'uint' | 'number' | 'string' | 'uintArray' | 'object' | { readonly oneOf: readonly string[] };
 
 /** Field kinds per message type; `number` may be NaN (losses of source-only steps), never Infinity. */
 export const SCHEMAS: Record<MessageType, Record<string, FieldKind>> = {
@@ -42,8 +49,8 @@ export const SCHEMAS: Record<MessageType, Record<string, FieldKind>> = {
   update: { step: 'uint', samples: 'uint', lr: 'number', trainers: 'uint' },
   checksum: { step: 'uint', value: 'number' },
   wait: { message: 'string' },
-  leave: { reason: 'string' },
-  error: { message: 'string' },
+  leave: { code: { oneOf: LEAVE_CODES } },
+  error: { code: { oneOf: ERROR_CODES }, message: 'string' },
 };
 
 export const TENSOR_TYPES: ReadonlySet<MessageType> = new Set(['state', 'gradient', 'update']);
@@ -56,6 +63,7 @@ const MAX_STRING = 4096;
 const MAX_ARRAY = 1 << 20;
 
 function check(kind: FieldKind, v: unknown): boolean {
+  if (typeof kind === 'object') return typeof v === 'string' && kind.oneOf.includes(v);
   switch (kind) {
     case 'int': return Number.isSafeInteger(v);
     case 'uint': return Number.isSafeInteger(v) && (v as number) >= 0;
@@ -66,13 +74,18 @@ function check(kind: FieldKind, v: unknown): boolean {
   }
 }
 
+function describeKind(kind: FieldKind): string {
+  if (typeof kind === 'object') return `one of ${kind.oneOf.join(', ')}`;
+  return kind === 'uint' ? 'a non-negative integer' : kind === 'uintArray' ? 'an array of non-negative integers' : `a ${kind}`;
+}
+
 /** Checks a decoded header against its schema; throws one sentence naming the first bad field. */
 export function validateMessage(value: unknown): Message {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ProtocolError('a message header must be an object.');
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !(type in SCHEMAS)) throw new ProtocolError(`unknown message type ${JSON.stringify(type)?.slice(0, 40)}.`);
   for (const [field, kind] of Object.entries(SCHEMAS[type as MessageType])) {
-    if (!check(kind, (value as Record<string, unknown>)[field])) throw new ProtocolError(`${type}.${field} must be ${kind === 'uint' ? 'a non-negative integer' : kind === 'uintArray' ? 'an array of non-negative integers' : `a ${kind}`}.`);
+    if (!check(kind, (value as Record<string, unknown>)[field])) throw new ProtocolError(`${type}.${field} must be ${describeKind(kind)}.`);
   }
   return value as Message;
 }

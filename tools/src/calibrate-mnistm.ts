@@ -1,6 +1,6 @@
 import { loadDataset } from '@dann/data';
 import { evaluate, selectBackend } from '@dann/models';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { loadRun } from './runs.ts';
 
 const command = {

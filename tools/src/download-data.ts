@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultDataDir, loadDataset, loadSvhn, loadUsps, USPS_FILES, USPS_SHA256, workspaceRoot, type DatasetName, type Split } from '@dann/data';
-import { parseCommand, runMain } from '@dann/protocol';
+import { parseCommand, runMain } from '@dann/cli';
 import { copyVerified, downloadFile, type RemoteFile } from './download.ts';
 
 /**

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
 import { evaluate, selectBackend } from '@dann/models';
-import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import { resultMarkdown, resultsTable, type RunResult } from './report.ts';
 import { loadRun } from './runs.ts';
 

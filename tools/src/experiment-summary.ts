@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runMain } from '@dann/protocol';
+import { runMain } from '@dann/cli';
 import type { RunResult } from './report.ts';
 import { summarizeRuns, summaryMarkdown } from './summary.ts';
 

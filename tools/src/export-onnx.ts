@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
 import { architectureOf, evaluate, exportOnnx, scoreOnnx, selectBackend, verificationImages, type OnnxExportResult } from '@dann/models';
-import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import type { RunResult } from './report.ts';
 import { loadRun, type LoadedRun } from './runs.ts';
 

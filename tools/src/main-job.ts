@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDatasetName } from '@dann/data';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 
 const command = {
   name: 'main-job',

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { UMAP } from 'umap-js';
 import { createRng, loadDataset, preprocessBatch, takeFirst, type ImageSet } from '@dann/data';
 import { evaluate, selectBackend, type DannNetwork } from '@dann/models';
-import { oneOf, parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import { CLASS_COLORS, confusionChart, lineChart, scatterPanels, type ScatterPoint } from './charts.ts';
 import { loadRun } from './runs.ts';
 import { readMetrics, smooth } from './metrics.ts';

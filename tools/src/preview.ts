@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DATASETS, isDatasetName, loadDataset, type DatasetName, type Split } from '@dann/data';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { renderGrid } from './grid.ts';
 
 const command = {

@@ -10,7 +10,8 @@ import { DATASETS, loadDataset, sliceSet, writeFileAtomic, type DatasetName } fr
 import {
   METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Evaluation, type Method, type OptimizerKind, type PresetName,
 } from '@dann/models';
-import { decodeFrame, nonNegative, oneOf, parseCommand, positiveInt, ProtocolError, readTokenFile, runMain, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
+import { nonNegative, oneOf, parseCommand, positiveInt, readTokenFile, runMain } from '@dann/cli';
+import { decodeFrame, ProtocolError, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
 import { AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
 import { AppendLog } from './append-log.ts';
 import { Coordinator, type RunSpec } from './coordinator.ts';

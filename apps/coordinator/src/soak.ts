@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { runScenario, type ScenarioReport } from './hostile.ts';
 
 const command = {

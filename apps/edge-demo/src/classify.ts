@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import * as ort from 'onnxruntime-node';
 import { INPUT_SIZE, prepareDigit, type PreparedDigit, type RgbaImage } from '@dann/data';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { openModelFiles } from './model-files.ts';
 import { describeModel, rank, SESSION_OPTIONS, type Ranked } from './predict.ts';
 

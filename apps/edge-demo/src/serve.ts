@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
-import { nonNegative, parseCommand, runMain } from '@dann/protocol';
+import { nonNegative, parseCommand, runMain } from '@dann/cli';
 import { openModelFiles } from './model-files.ts';
 import { describeModel } from './predict.ts';
 

@@ -1,6 +1,6 @@
 import { DATASETS, type DatasetName } from '@dann/data';
 import { ADVERSARIAL, BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type Adversarial, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
-import { nonNegative, oneOf, positiveInt, type Command } from '@dann/protocol';
+import { nonNegative, oneOf, positiveInt, type Command } from '@dann/cli';
 
 export const trainCommand = {
   name: 'train',
@@ -41,7 +41,7 @@ export const trainCommand = {
     'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
     out: { type: 'string', description: 'run directory', default: 'runs/dann' },
   },
-} as const satisfies Command<Record<string, import('@dann/protocol').OptionSpec>>;
+} as const satisfies Command<Record<string, import('@dann/cli').OptionSpec>>;
 
 export interface TrainOptions {
   method: Method;

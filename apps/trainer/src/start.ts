@@ -3,9 +3,8 @@ import { hostname } from 'node:os';
 import WebSocket from 'ws';
 import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
 import { BACKEND_CHOICES, selectBackend, Trainer, type TrainConfig } from '@dann/models';
-import {
-  decodeFrame, encodeFrame, nxInvocationOption, oneOf, parseCommand, PROTOCOL_VERSION, ProtocolError, readTokenFile, runMain, weightChecksum, type Message, type WireDtype,
-} from '@dann/protocol';
+import { nxInvocationOption, oneOf, parseCommand, readTokenFile, runMain } from '@dann/cli';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, ProtocolError, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
 
 const command = {
   name: 'start',

@@ -2,7 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, sliceSet } from '@dann/data';
 import { evaluate, greyInput, withDomainHead, domainAfter, conditionalDomain, type Architecture, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
-import { parseCommand, runMain } from '@dann/protocol';
+import { parseCommand, runMain } from '@dann/cli';
 import { toTrainOptions, trainCommand, type TrainOptions } from './options.ts';
 import { Progress } from './progress.ts';
 

@@ -1,4 +1,3 @@
-export { parseCommand, helpText, positiveInt, oneOf, nonNegative, runMain, nxInvocationOption, readTokenFile, type Command, type OptionSpec } from './cli.ts';
 export {
   PROTOCOL_VERSION, SCHEMAS, LEAVE_CODES, ERROR_CODES, type LeaveCode, type ErrorCode, TENSOR_TYPES, ProtocolError, validateMessage, weightChecksum,
   type Message, type MessageType, type TensorMessage, type Hello, type Welcome, type State, type Assign, type Gradient, type Update, type Checksum, type Wait, type Leave, type ErrorMessage,

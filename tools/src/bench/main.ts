@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { METHODS, PRESET_NAMES, type Method, type PresetName } from '@dann/models';
-import { parseCommand, positiveInt, runMain } from '@dann/protocol';
+import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { benchTraining, trainReport } from './train.ts';
 import { benchInference, inferenceReport } from './inference.ts';
 import { replaceSection } from './stats.ts';

@@ -31,11 +31,16 @@ function workspacePackages(root) {
     if (!existsSync(base)) continue;
     for (const name of readdirSync(base)) {
       const file = join(base, name, 'package.json');
-      if (existsSync(file)) found.set(JSON.parse(readFileSync(file, 'utf8')).name, { dir: join(base, name), kind: kindOf(root, join(base, name)) });
+      if (existsSync(file))
+        found.set(JSON.parse(readFileSync(file, 'utf8')).name, {
+          dir: join(base, name),
+          kind: kindOf(root, join(base, name)),
+        });
     }
   }
   const tools = join(root, 'tools', 'package.json');
-  if (existsSync(tools)) found.set(JSON.parse(readFileSync(tools, 'utf8')).name, { dir: join(root, 'tools'), kind: 'tools' });
+  if (existsSync(tools))
+    found.set(JSON.parse(readFileSync(tools, 'utf8')).name, { dir: join(root, 'tools'), kind: 'tools' });
   return found;
 }
 
@@ -53,16 +58,22 @@ export function boundaryViolations(root, projectDir) {
     for (const [, spec] of text.matchAll(IMPORT)) {
       if (spec.startsWith('.')) {
         const target = resolve(dirname(file), spec);
-        if (!target.startsWith(projectDir + sep)) problems.push(`${where} imports ${spec}, outside its project; import the package instead.`);
+        if (!target.startsWith(projectDir + sep))
+          problems.push(`${where} imports ${spec}, outside its project; import the package instead.`);
         continue;
       }
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
       const other = packages.get(name);
       if (!other) continue;
       if (other.dir === projectDir) problems.push(`${where} imports its own package ${name}; use a relative import.`);
-      else if (kind === 'lib' && other.kind !== 'lib') problems.push(`${where}: a lib imports ${other.kind === 'app' ? 'the app' : 'the tools package'} ${name}; libs import only libs.`);
-      else if (kind === 'app' && other.kind === 'app') problems.push(`${where}: an app imports the app ${name}; move what they share into a lib.`);
-      else if (!declared.has(name)) problems.push(`${where} imports ${name}, which ${relative(root, pkgFile)} does not declare.`);
+      else if (kind === 'lib' && other.kind !== 'lib')
+        problems.push(
+          `${where}: a lib imports ${other.kind === 'app' ? 'the app' : 'the tools package'} ${name}; libs import only libs.`,
+        );
+      else if (kind === 'app' && other.kind === 'app')
+        problems.push(`${where}: an app imports the app ${name}; move what they share into a lib.`);
+      else if (!declared.has(name))
+        problems.push(`${where} imports ${name}, which ${relative(root, pkgFile)} does not declare.`);
     }
   }
   return problems;

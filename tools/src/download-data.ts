@@ -1,6 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultDataDir, loadDataset, loadSvhn, loadUsps, USPS_FILES, USPS_SHA256, workspaceRoot, type DatasetName, type Split } from '@dann/data';
+import {
+  defaultDataDir,
+  loadDataset,
+  loadSvhn,
+  loadUsps,
+  USPS_FILES,
+  USPS_SHA256,
+  workspaceRoot,
+  type DatasetName,
+  type Split,
+} from '@dann/data';
 import { parseCommand, runMain } from '@dann/cli';
 import { copyVerified, downloadFile, type RemoteFile } from './download.ts';
 
@@ -10,8 +20,16 @@ import { copyVerified, downloadFile, type RemoteFile } from './download.ts';
  * the file (<file>.sha256) and checked from then on.
  */
 export const SVHN_REMOTE: Record<Split, RemoteFile> = {
-  train: { url: 'http://ufldl.stanford.edu/housenumbers/train_32x32.mat', file: 'train_32x32.mat', md5: 'e26dedcc434d2e4c54c9b2d4a06d8373' },
-  test: { url: 'http://ufldl.stanford.edu/housenumbers/test_32x32.mat', file: 'test_32x32.mat', md5: 'eb5a983be6a315427106f1b164d9cef3' },
+  train: {
+    url: 'http://ufldl.stanford.edu/housenumbers/train_32x32.mat',
+    file: 'train_32x32.mat',
+    md5: 'e26dedcc434d2e4c54c9b2d4a06d8373',
+  },
+  test: {
+    url: 'http://ufldl.stanford.edu/housenumbers/test_32x32.mat',
+    file: 'test_32x32.mat',
+    md5: 'eb5a983be6a315427106f1b164d9cef3',
+  },
 };
 
 /**
@@ -19,17 +37,30 @@ export const SVHN_REMOTE: Record<Split, RemoteFile> = {
  * redirects here). Their SHA-256s are pinned: a file is kept only if it matches.
  */
 export const USPS_REMOTE: Record<Split, RemoteFile> = {
-  train: { url: `https://hastie.su.domains/ElemStatLearn/datasets/${USPS_FILES.train}`, file: USPS_FILES.train, sha256: USPS_SHA256.train },
-  test: { url: `https://hastie.su.domains/ElemStatLearn/datasets/${USPS_FILES.test}`, file: USPS_FILES.test, sha256: USPS_SHA256.test },
+  train: {
+    url: `https://hastie.su.domains/ElemStatLearn/datasets/${USPS_FILES.train}`,
+    file: USPS_FILES.train,
+    sha256: USPS_SHA256.train,
+  },
+  test: {
+    url: `https://hastie.su.domains/ElemStatLearn/datasets/${USPS_FILES.test}`,
+    file: USPS_FILES.test,
+    sha256: USPS_SHA256.test,
+  },
 };
 
 const command = {
   name: 'download-data',
-  summary: 'Fetches SVHN and USPS (with resume and checksums; USPS also copied from a folder with --from) or generates and caches the synthetic sets (synth, mnistm).',
+  summary:
+    'Fetches SVHN and USPS (with resume and checksums; USPS also copied from a folder with --from) or generates and caches the synthetic sets (synth, mnistm).',
   usage: 'npx nx run tools:download-data -- svhn|usps|synth|mnistm|all [--data-dir DIR] [--from DIR]',
   options: {
     'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
-    from: { type: 'string', description: 'usps: copy zip.train.gz and zip.test.gz from this folder (checksums verified) instead of downloading them' },
+    from: {
+      type: 'string',
+      description:
+        'usps: copy zip.train.gz and zip.test.gz from this folder (checksums verified) instead of downloading them',
+    },
   },
 } as const;
 
@@ -45,7 +76,8 @@ runMain(async () => {
   const dataDir = args.values['data-dir'] ?? defaultDataDir();
   const wanted = args.positionals.length ? args.positionals : ['all'];
   for (const what of wanted) {
-    if (!['svhn', 'usps', 'synth', 'mnistm', 'all'].includes(what)) throw new Error(`unknown dataset "${what}": use svhn, usps, synth, mnistm or all.`);
+    if (!['svhn', 'usps', 'synth', 'mnistm', 'all'].includes(what))
+      throw new Error(`unknown dataset "${what}": use svhn, usps, synth, mnistm or all.`);
   }
   const want = (name: string) => wanted.includes(name) || wanted.includes('all');
   const from = args.values.from;

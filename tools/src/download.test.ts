@@ -11,7 +11,12 @@ const payload = randomBytes(300_000);
 const md5 = createHash('md5').update(payload).digest('hex');
 const sha256 = createHash('sha256').update(payload).digest('hex');
 
-interface Served { server: Server; url: string; ranges: (string | undefined)[]; bytesSent: number[] }
+interface Served {
+  server: Server;
+  url: string;
+  ranges: (string | undefined)[];
+  bytesSent: number[];
+}
 
 async function serve(options: { ranges: boolean; body?: Buffer }): Promise<Served> {
   const body = options.body ?? payload;
@@ -26,7 +31,10 @@ async function serve(options: { ranges: boolean; body?: Buffer }): Promise<Serve
         res.writeHead(416).end();
         return;
       }
-      res.writeHead(206, { 'content-range': `bytes ${start}-${body.length - 1}/${body.length}`, 'content-length': body.length - start });
+      res.writeHead(206, {
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+        'content-length': body.length - start,
+      });
       s.bytesSent.push(body.length - start);
       res.end(body.subarray(start));
     } else {
@@ -89,9 +97,15 @@ test('starts over when the server ignores Range', { timeout: 20_000 }, async () 
 });
 
 test('a corrupt download is deleted and reported; nothing half-written remains', { timeout: 20_000 }, async () => {
-  const s = await serve({ ranges: true, body: Buffer.concat([payload.subarray(0, 1000), Buffer.from('x'), payload.subarray(1001)]) });
+  const s = await serve({
+    ranges: true,
+    body: Buffer.concat([payload.subarray(0, 1000), Buffer.from('x'), payload.subarray(1001)]),
+  });
   await withDir(async (dir) => {
-    await assert.rejects(downloadFile({ url: s.url, file: 'f.bin', md5 }, dir), /f\.bin: downloaded file is corrupt \(MD5 is [0-9a-f]{32}, expected [0-9a-f]{32}\); it was deleted/);
+    await assert.rejects(
+      downloadFile({ url: s.url, file: 'f.bin', md5 }, dir),
+      /f\.bin: downloaded file is corrupt \(MD5 is [0-9a-f]{32}, expected [0-9a-f]{32}\); it was deleted/,
+    );
     assert.equal(existsSync(join(dir, 'f.bin')), false);
     assert.equal(existsSync(join(dir, 'f.bin.part')), false);
   });
@@ -103,7 +117,10 @@ test('an unreachable host and an HTTP error each give one clear sentence', { tim
   const url = s.url;
   await new Promise((r) => s.server.close(r));
   await withDir(async (dir) => {
-    await assert.rejects(downloadFile({ url, file: 'f.bin', md5 }, dir), /cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\); this machine may have no internet access/);
+    await assert.rejects(
+      downloadFile({ url, file: 'f.bin', md5 }, dir),
+      /cannot reach 127\.0\.0\.1:\d+ \(ECONNREFUSED\); this machine may have no internet access/,
+    );
   });
   const notFound = createServer((_, res) => res.writeHead(404).end());
   await new Promise<void>((r) => notFound.listen(0, '127.0.0.1', r));
@@ -118,12 +135,17 @@ test('--from copies: verifies the source before copying and the copy after, keep
   await withDir(async (dir) => {
     const from = join(dir, 'from');
     const to = join(dir, 'to');
-    await assert.rejects(copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to), /f\.bin: .*from\/f\.bin does not exist; --from must name a folder holding the file\./);
+    await assert.rejects(
+      copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to),
+      /f\.bin: .*from\/f\.bin does not exist; --from must name a folder holding the file\./,
+    );
     mkdirSync(from);
     writeFileSync(join(from, 'f.bin'), payload);
     chmodSync(join(from, 'f.bin'), 0o444);
     const logs: string[] = [];
-    const r = await copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to, { log: (l) => logs.push(l) });
+    const r = await copyVerified({ url: 'http://unused/', file: 'f.bin', sha256 }, from, to, {
+      log: (l) => logs.push(l),
+    });
     assert.equal(r.sha256, sha256);
     assert.deepEqual(readFileSync(join(to, 'f.bin')), payload);
     assert.equal(statSync(join(to, 'f.bin')).mode & 0o777, 0o644);
@@ -141,7 +163,9 @@ test('--from copies: verifies the source before copying and the copy after, keep
     writeFileSync(join(bad, 'g.bin'), payload.subarray(0, 1000));
     await assert.rejects(
       copyVerified({ url: 'http://unused/', file: 'g.bin', sha256 }, bad, to),
-      new RegExp(`g\\.bin: .*bad/g\\.bin is corrupt or not the published file \\(SHA-256 is [0-9a-f]{64}, expected ${sha256}\\); nothing was copied\\.`),
+      new RegExp(
+        `g\\.bin: .*bad/g\\.bin is corrupt or not the published file \\(SHA-256 is [0-9a-f]{64}, expected ${sha256}\\); nothing was copied\\.`,
+      ),
     );
     assert.equal(existsSync(join(to, 'g.bin')), false);
     assert.equal(existsSync(join(to, 'g.bin.part')), false);

@@ -1,5 +1,17 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  readFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -50,7 +62,11 @@ async function mismatch(path: string, spec: RemoteFile): Promise<{ problem: stri
  * Downloads `spec` into `dir` with resume (HTTP Range on `<file>.part`) and digest verification.
  * The final file appears only once verified (rename of the checked .part); a mismatch deletes the .part.
  */
-export async function downloadFile(spec: RemoteFile, dir: string, options: DownloadOptions = {}): Promise<DownloadResult> {
+export async function downloadFile(
+  spec: RemoteFile,
+  dir: string,
+  options: DownloadOptions = {},
+): Promise<DownloadResult> {
   if (!spec.md5 && !spec.sha256) throw new Error(`${spec.file}: no published digest to verify it against.`);
   const log = options.log ?? (() => {});
   mkdirSync(dir, { recursive: true });
@@ -76,13 +92,16 @@ export async function downloadFile(spec: RemoteFile, dir: string, options: Downl
   } catch (err) {
     clearTimeout(timer);
     const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-    throw new Error(`${spec.file}: cannot reach ${host} (${cause}); this machine may have no internet access: download ${spec.url} elsewhere and copy it to ${final}.`);
+    throw new Error(
+      `${spec.file}: cannot reach ${host} (${cause}); this machine may have no internet access: download ${spec.url} elsewhere and copy it to ${final}.`,
+    );
   }
   let resumedFrom = 0;
   let flags = 'w';
   if (res.status === 206 && have > 0) {
     const start = /bytes (\d+)-/.exec(res.headers.get('content-range') ?? '')?.[1];
-    if (Number(start) !== have) throw new Error(`${spec.file}: server resumed at byte ${start}, not ${have}; delete ${part} and retry.`);
+    if (Number(start) !== have)
+      throw new Error(`${spec.file}: server resumed at byte ${start}, not ${have}; delete ${part} and retry.`);
     resumedFrom = have;
     flags = 'a';
     log(`${spec.file}: resuming at ${(have / 1e6).toFixed(1)} MB`);
@@ -110,13 +129,17 @@ export async function downloadFile(spec: RemoteFile, dir: string, options: Downl
       const now = Date.now();
       if (now - lastLog > 2000 && total > 0) {
         lastLog = now;
-        log(`${spec.file}: ${(((resumedFrom + downloaded) / total) * 100).toFixed(1)}% of ${(total / 1e6).toFixed(1)} MB`);
+        log(
+          `${spec.file}: ${(((resumedFrom + downloaded) / total) * 100).toFixed(1)}% of ${(total / 1e6).toFixed(1)} MB`,
+        );
       }
     });
     try {
       await pipeline(body, createWriteStream(part, { flags }));
     } catch (err) {
-      throw new Error(`${spec.file}: download interrupted after ${((resumedFrom + downloaded) / 1e6).toFixed(1)} MB (${(err as Error).message}); run the command again to resume.`);
+      throw new Error(
+        `${spec.file}: download interrupted after ${((resumedFrom + downloaded) / 1e6).toFixed(1)} MB (${(err as Error).message}); run the command again to resume.`,
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -138,7 +161,12 @@ export async function downloadFile(spec: RemoteFile, dir: string, options: Downl
  * access, or a shared folder) into `dir`, verifying the source's digests before copying and the copy's after;
  * the final file appears only once verified, and a file already there and verified is kept.
  */
-export async function copyVerified(spec: RemoteFile, fromDir: string, dir: string, options: Pick<DownloadOptions, 'log'> = {}): Promise<DownloadResult> {
+export async function copyVerified(
+  spec: RemoteFile,
+  fromDir: string,
+  dir: string,
+  options: Pick<DownloadOptions, 'log'> = {},
+): Promise<DownloadResult> {
   if (!spec.md5 && !spec.sha256) throw new Error(`${spec.file}: no published digest to verify it against.`);
   const log = options.log ?? (() => {});
   const source = join(fromDir, spec.file);
@@ -150,20 +178,27 @@ export async function copyVerified(spec: RemoteFile, fromDir: string, dir: strin
       log(`${spec.file}: already present and verified`);
       return { path: final, sha256, downloaded: 0, resumedFrom: 0 };
     }
-    if (resolve(source) === resolve(final)) throw new Error(`${final} is corrupt (${problem}); copy a good one from elsewhere.`);
+    if (resolve(source) === resolve(final))
+      throw new Error(`${final} is corrupt (${problem}); copy a good one from elsewhere.`);
     log(`${spec.file}: present but ${problem}; copying it again`);
     rmSync(final);
   }
-  if (!existsSync(source)) throw new Error(`${spec.file}: ${source} does not exist; --from must name a folder holding the file.`);
+  if (!existsSync(source))
+    throw new Error(`${spec.file}: ${source} does not exist; --from must name a folder holding the file.`);
   const checked = await mismatch(source, spec);
-  if (checked.problem) throw new Error(`${spec.file}: ${source} is corrupt or not the published file (${checked.problem}); nothing was copied.`);
+  if (checked.problem)
+    throw new Error(
+      `${spec.file}: ${source} is corrupt or not the published file (${checked.problem}); nothing was copied.`,
+    );
   const part = `${final}.part`;
   copyFileSync(source, part);
   chmodSync(part, 0o644); // the source may be read-only (a shared copy); ours is an ordinary data file
   const { problem, sha256 } = await mismatch(part, spec);
   if (problem) {
     rmSync(part, { force: true });
-    throw new Error(`${spec.file}: the copy in ${dir} does not match its source (${problem}); it was deleted, run the command again.`);
+    throw new Error(
+      `${spec.file}: the copy in ${dir} does not match its source (${problem}); it was deleted, run the command again.`,
+    );
   }
   renameSync(part, final);
   writeFileSync(`${final}.sha256`, `${sha256}\n`);

@@ -9,10 +9,23 @@ import { evaluate, saveCheckpoint, selectBackend, Trainer, type TrainConfig } fr
 import { confusionMarkdown, resultsTable } from './report.ts';
 
 test('the results table and confusion matrix have the documented shape', () => {
-  const confusion: number[][] = Array.from({ length: 10 }, (_, k) => Array.from({ length: 10 }, (_, j) => (k === j ? 9 : j === 0 ? 1 : 0)));
+  const confusion: number[][] = Array.from({ length: 10 }, (_, k) =>
+    Array.from({ length: 10 }, (_, j) => (k === j ? 9 : j === 0 ? 1 : 0)),
+  );
   confusion[0][0] = 10;
   const e = { count: 100, accuracy: 0.91, loss: 0.3, perClass: confusion.map((row, k) => row[k] / 10), confusion };
-  const table = resultsTable([{ run: 'r1', network: 'seed', method: 'dann', pair: 'synth -> mnist', checkpoint: 'best.bin', step: 5, source: e, target: { ...e, accuracy: 0.5 } }]);
+  const table = resultsTable([
+    {
+      run: 'r1',
+      network: 'seed',
+      method: 'dann',
+      pair: 'synth -> mnist',
+      checkpoint: 'best.bin',
+      step: 5,
+      source: e,
+      target: { ...e, accuracy: 0.5 },
+    },
+  ]);
   assert.equal(table.split('\n')[2], '| r1 | seed | dann | synth -> mnist | 0.9100 | 0.5000 |');
   const md = confusionMarkdown('Target', e).split('\n');
   assert.equal(md.length, 2 + 2 + 10);
@@ -27,18 +40,37 @@ test('tools:evaluate reports a trained run on its test sets and writes results.m
     await selectBackend({ backend: 'wasm' });
     const source = loadDataset('synth', 'train', { dataDir, limit: 32 });
     const target = loadDataset('mnist', 'train', { dataDir, limit: 32 });
-    const config: TrainConfig = { preset: 'paper', method: 'dann', epochs: 1, batchSize: 16, optimizer: { kind: 'adam' }, lr: 1e-3, lrSchedule: 'constant', lambdaMax: 1, lambdaGamma: 10, domainWeight: 1, seed: 3 };
+    const config: TrainConfig = {
+      preset: 'paper',
+      method: 'dann',
+      epochs: 1,
+      batchSize: 16,
+      optimizer: { kind: 'adam' },
+      lr: 1e-3,
+      lrSchedule: 'constant',
+      lambdaMax: 1,
+      lambdaGamma: 10,
+      domainWeight: 1,
+      seed: 3,
+    };
     const trainer = new Trainer(config, source, target);
     trainer.trainStep();
     trainer.trainStep();
     const run = join(dir, 'tiny-run');
     mkdirSync(run);
     saveCheckpoint(join(run, 'checkpoint.bin'), trainer.checkpoint());
-    writeFileSync(join(run, 'config.json'), JSON.stringify({ options: { source: 'synth', target: 'mnist', method: 'dann' }, train: config }));
+    writeFileSync(
+      join(run, 'config.json'),
+      JSON.stringify({ options: { source: 'synth', target: 'mnist', method: 'dann' }, train: config }),
+    );
     const expected = evaluate(trainer.net, loadDataset('mnist', 'test', { dataDir, limit: 40 })).accuracy;
     trainer.dispose();
 
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), run, '--limit', '40'], { encoding: 'utf8', env: { ...process.env, DANN_DATA_DIR: dataDir }, timeout: 100_000 });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), run, '--limit', '40'],
+      { encoding: 'utf8', env: { ...process.env, DANN_DATA_DIR: dataDir }, timeout: 100_000 },
+    );
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stdout.includes(`| tiny-run | paper | dann | synth -> mnist | `), r.stdout);
     const json = JSON.parse(readFileSync(join(run, 'results.json'), 'utf8'));
@@ -47,9 +79,16 @@ test('tools:evaluate reports a trained run on its test sets and writes results.m
     assert.equal(json.checkpoint, 'checkpoint.bin');
     const md = readFileSync(join(run, 'results.md'), 'utf8');
     assert.match(md, /### Target \(mnist\): accuracy \d\.\d{4} on 40 images/);
-    const missing = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), join(dir, 'nope')], { encoding: 'utf8' });
+    const missing = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), join(dir, 'nope')],
+      { encoding: 'utf8' },
+    );
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr.trim(), /^error: .*nope is not a run directory \(no config\.json\); train one with npx nx run trainer:train\.$/);
+    assert.match(
+      missing.stderr.trim(),
+      /^error: .*nope is not a run directory \(no config\.json\); train one with npx nx run trainer:train\.$/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -8,7 +8,8 @@ import { loadRun } from './runs.ts';
 
 const command = {
   name: 'evaluate',
-  summary: 'Evaluates trained runs on the full source and target test sets: results table, per-class accuracy, confusion matrices.',
+  summary:
+    'Evaluates trained runs on the full source and target test sets: results table, per-class accuracy, confusion matrices.',
   usage: 'npx nx run tools:evaluate -- runs/NAME [runs/OTHER ...] [--checkpoint best|last]',
   options: {
     checkpoint: { type: 'string', description: 'best (lowest source-validation loss) or last', default: 'best' },
@@ -31,7 +32,12 @@ runMain(async () => {
     const dataOpts = { dataDir: v['data-dir'], limit, log: (l: string) => console.log(l) };
     const { source, target, method } = config.options;
     const result: RunResult = {
-      run: basename(run), network: ckpt.arch, method, pair: `${source} -> ${target}`, checkpoint: basename(file), step: ckpt.step,
+      run: basename(run),
+      network: ckpt.arch,
+      method,
+      pair: `${source} -> ${target}`,
+      checkpoint: basename(file),
+      step: ckpt.step,
       source: evaluate(net, loadDataset(source, 'test', dataOpts)),
       target: evaluate(net, loadDataset(target, 'test', dataOpts)),
     };

@@ -1,20 +1,40 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
-import { architectureOf, evaluate, exportOnnx, scoreOnnx, selectBackend, verificationImages, type OnnxExportResult } from '@dann/models';
+import {
+  architectureOf,
+  evaluate,
+  exportOnnx,
+  scoreOnnx,
+  selectBackend,
+  verificationImages,
+  type OnnxExportResult,
+} from '@dann/models';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import type { RunResult } from './report.ts';
 import { loadRun, type LoadedRun } from './runs.ts';
 
 const command = {
   name: 'export-onnx',
-  summary: 'Exports a trained run\'s label path to runs/NAME/model.onnx (+ model.json), verified in onnxruntime-node against tfjs.',
+  summary:
+    "Exports a trained run's label path to runs/NAME/model.onnx (+ model.json), verified in onnxruntime-node against tfjs.",
   usage: 'npx nx run tools:export-onnx -- runs/NAME [--int8]',
   options: {
-    int8: { type: 'boolean', description: 'also write model.int8.onnx (weight-only per-channel int8) and report its accuracy against fp32' },
+    int8: {
+      type: 'boolean',
+      description: 'also write model.int8.onnx (weight-only per-channel int8) and report its accuracy against fp32',
+    },
     checkpoint: { type: 'string', description: 'best (lowest source-validation loss) or last', default: 'best' },
-    'verify-count': { type: 'string', description: 'real test images per domain compared with tfjs (at least 128)', default: '256' },
-    'eval-limit': { type: 'string', description: 'test images per domain for the int8 accuracy comparison', default: '10000' },
+    'verify-count': {
+      type: 'string',
+      description: 'real test images per domain compared with tfjs (at least 128)',
+      default: '256',
+    },
+    'eval-limit': {
+      type: 'string',
+      description: 'test images per domain for the int8 accuracy comparison',
+      default: '10000',
+    },
     'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
   },
 } as const;
@@ -24,7 +44,12 @@ function accuracyOfRun(run: string, loaded: LoadedRun, dataDir: string | undefin
   const file = join(run, 'results.json');
   if (existsSync(file)) {
     const r = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
-    if (r.checkpoint === basename(loaded.file) && r.step === loaded.checkpoint.step) return { source: r.source.accuracy, target: r.target.accuracy, testImages: Math.min(r.source.count, r.target.count) };
+    if (r.checkpoint === basename(loaded.file) && r.step === loaded.checkpoint.step)
+      return {
+        source: r.source.accuracy,
+        target: r.target.accuracy,
+        testImages: Math.min(r.source.count, r.target.count),
+      };
   }
   const { source, target } = loaded.config.options;
   const s = evaluate(loaded.net, loadDataset(source, 'test', { dataDir }));
@@ -45,7 +70,8 @@ runMain(async () => {
   const run = runs[0];
   const which = oneOf('checkpoint', v.checkpoint, ['best', 'last'] as const);
   const perDomain = positiveInt('verify-count', v['verify-count']);
-  if (perDomain < 128) throw new Error('--verify-count must be at least 128 (the export is verified on at least 256 real test images).');
+  if (perDomain < 128)
+    throw new Error('--verify-count must be at least 128 (the export is verified on at least 256 real test images).');
   const evalLimit = positiveInt('eval-limit', v['eval-limit']);
   const dataDir = v['data-dir'];
   await selectBackend({ backend: 'auto', log: () => {} });
@@ -55,8 +81,10 @@ runMain(async () => {
   const accuracy = accuracyOfRun(run, loaded, dataDir);
   loaded.net.dispose();
   const request = {
-    arch: architectureOf(checkpoint.config), weights: checkpoint.weights,
-    training: { source, target, method, network: checkpoint.arch, step: checkpoint.step }, accuracy,
+    arch: architectureOf(checkpoint.config),
+    weights: checkpoint.weights,
+    training: { source, target, method, network: checkpoint.arch, step: checkpoint.step },
+    accuracy,
     verify: verificationImages([source, target], perDomain, dataDir),
   };
   const fp32 = await exportOnnx({ ...request, file: join(run, 'model.onnx') });
@@ -71,8 +99,12 @@ runMain(async () => {
   for (const r of [fp32, int8]) {
     const acc = await scoreOnnx(r.file, request.arch.input, sets);
     scores.push(acc);
-    console.log(`| ${basename(r.file)} (${r.sidecar.quantization === 'none' ? 'fp32' : 'int8'}) | ${(r.bytes / 1024).toFixed(0)} KiB | ${acc[0].toFixed(4)} | ${acc[1].toFixed(4)} |`);
+    console.log(
+      `| ${basename(r.file)} (${r.sidecar.quantization === 'none' ? 'fp32' : 'int8'}) | ${(r.bytes / 1024).toFixed(0)} KiB | ${acc[0].toFixed(4)} | ${acc[1].toFixed(4)} |`,
+    );
   }
   const pts = (i: number) => `${((scores[1][i] - scores[0][i]) * 100).toFixed(2)}`;
-  console.log(`\nint8 - fp32: ${pts(0)} points on ${source}, ${pts(1)} on ${target}; size ${(int8.bytes / fp32.bytes * 100).toFixed(0)}% of fp32`);
+  console.log(
+    `\nint8 - fp32: ${pts(0)} points on ${source}, ${pts(1)} on ${target}; size ${((int8.bytes / fp32.bytes) * 100).toFixed(0)}% of fp32`,
+  );
 });

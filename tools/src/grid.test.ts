@@ -5,7 +5,15 @@ import { renderGrid } from './grid.ts';
 import type { ImageSet } from '@dann/data';
 
 test('renders a decodable PNG grid sized from the images', async () => {
-  const set: ImageSet = { name: 'toy', count: 5, height: 4, width: 4, channels: 1, images: new Uint8Array(80).fill(255), labels: Uint8Array.from([0, 1, 2, 3, 4]) };
+  const set: ImageSet = {
+    name: 'toy',
+    count: 5,
+    height: 4,
+    width: 4,
+    channels: 1,
+    images: new Uint8Array(80).fill(255),
+    labels: Uint8Array.from([0, 1, 2, 3, 4]),
+  };
   const png = renderGrid(set, 5, 2);
   assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
   const img = await loadImage(png);

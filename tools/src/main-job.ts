@@ -11,14 +11,25 @@ import { parseCommand, positiveInt, runMain } from '@dann/cli';
 
 const command = {
   name: 'main-job',
-  summary: 'Starts a coordinator and local trainers on loopback, trains DANN SOURCE -> mnist on a short schedule, prints the results.',
+  summary:
+    'Starts a coordinator and local trainers on loopback, trains DANN SOURCE -> mnist on a short schedule, prints the results.',
   usage: 'npm start [-- --source synth --trainers 2 --limit 10000 --epochs 2 --lambda-max 0.1 --out runs/main]',
   options: {
-    source: { type: 'string', description: 'labelled domain: synth (printed fonts), synth-hand (printed and handwriting fonts: a better model for handwritten digits), synth-plain, svhn or mnistm (the target is mnist)', default: 'synth' },
+    source: {
+      type: 'string',
+      description:
+        'labelled domain: synth (printed fonts), synth-hand (printed and handwriting fonts: a better model for handwritten digits), synth-plain, svhn or mnistm (the target is mnist)',
+      default: 'synth',
+    },
     trainers: { type: 'string', description: 'local trainer processes', default: '2' },
     limit: { type: 'string', description: 'training images per domain', default: '10000' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '2' },
-    'lambda-max': { type: 'string', description: 'ceiling of the GRL weight (from scratch, λ -> 1 keeps the label loss from falling on a short schedule)', default: '0.1' },
+    'lambda-max': {
+      type: 'string',
+      description:
+        'ceiling of the GRL weight (from scratch, λ -> 1 keeps the label loss from falling on a short schedule)',
+      default: '0.1',
+    },
     out: { type: 'string', description: 'run directory', default: 'runs/main' },
   },
 } as const;
@@ -28,12 +39,21 @@ runMain(async () => {
   if (!args) return;
   const v = args.values;
   const trainers = positiveInt('trainers', v.trainers);
-  if (!isDatasetName(v.source) || v.source === 'mnist') throw new Error(`--source must be synth, synth-hand, synth-plain, svhn or mnistm, got "${v.source}".`);
+  if (!isDatasetName(v.source) || v.source === 'mnist')
+    throw new Error(`--source must be synth, synth-hand, synth-plain, svhn or mnistm, got "${v.source}".`);
   const token = randomBytes(16).toString('hex');
   const children: ChildProcess[] = [];
   const start = (label: string, script: string, argv: string[]) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DANN_TOKEN: token } });
-    const prefix = (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((l) => console.log(`${label.padEnd(12)}${l}`));
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DANN_TOKEN: token },
+    });
+    const prefix = (chunk: Buffer) =>
+      chunk
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .forEach((l) => console.log(`${label.padEnd(12)}${l}`));
     child.stdout!.on('data', prefix);
     child.stderr!.on('data', prefix);
     children.push(child);
@@ -47,21 +67,50 @@ runMain(async () => {
   const info = join(v.out, 'coordinator.json');
   rmSync(info, { force: true });
   const coordinator = start('coordinator', 'apps/coordinator/src/serve.ts', [
-    '--method', 'dann', '--source', v.source, '--target', 'mnist', '--preset', 'paper', '--limit', String(positiveInt('limit', v.limit)),
-    '--epochs', String(positiveInt('epochs', v.epochs)), '--lambda-max', v['lambda-max'], '--min-trainers', String(trainers), '--port', '0', '--out', v.out,
+    '--method',
+    'dann',
+    '--source',
+    v.source,
+    '--target',
+    'mnist',
+    '--preset',
+    'paper',
+    '--limit',
+    String(positiveInt('limit', v.limit)),
+    '--epochs',
+    String(positiveInt('epochs', v.epochs)),
+    '--lambda-max',
+    v['lambda-max'],
+    '--min-trainers',
+    String(trainers),
+    '--port',
+    '0',
+    '--out',
+    v.out,
   ]);
   const exited = new Promise<number | null>((resolve) => coordinator.on('exit', resolve));
   let url = '';
   for (let waited = 0; !url; waited += 200) {
-    if (coordinator.exitCode !== null) throw new Error('the coordinator stopped before listening (see its lines above).');
+    if (coordinator.exitCode !== null)
+      throw new Error('the coordinator stopped before listening (see its lines above).');
     if (waited > 120_000) throw new Error('the coordinator did not start listening within 2 minutes.');
     await new Promise((r) => setTimeout(r, 200));
     if (existsSync(info)) url = (JSON.parse(readFileSync(info, 'utf8')) as { url: string }).url;
   }
-  for (let i = 1; i <= trainers; i++) start(`trainer ${i}`, 'apps/trainer/src/start.ts', ['--coordinator', url, '--name', `local-${i}`]);
+  for (let i = 1; i <= trainers; i++)
+    start(`trainer ${i}`, 'apps/trainer/src/start.ts', ['--coordinator', url, '--name', `local-${i}`]);
   const code = await exited;
   stop();
   if (code !== 0) throw new Error(`the coordinator exited with code ${code}.`);
   console.log(`\n${readFileSync(join(v.out, 'results.md'), 'utf8')}`);
-  console.log(['next:', `  npx nx run edge-demo:serve -- --model ${join(v.out, 'model.onnx')}   draw digits in the browser (http://127.0.0.1:8080/)`, `  npx nx run edge-demo:classify -- --model ${join(v.out, 'model.onnx')} a.png   classify image files`, `  npx nx run tools:evaluate -- ${v.out}     full test sets, per-class accuracy, confusion matrices`, `  npx nx run tools:plot -- ${v.out}         loss curves, confusion matrix, joint feature embedding`, '  npx nx run coordinator:serve -- --usage   a longer run; trainers on other machines join with trainer:start'].join('\n'));
+  console.log(
+    [
+      'next:',
+      `  npx nx run edge-demo:serve -- --model ${join(v.out, 'model.onnx')}   draw digits in the browser (http://127.0.0.1:8080/)`,
+      `  npx nx run edge-demo:classify -- --model ${join(v.out, 'model.onnx')} a.png   classify image files`,
+      `  npx nx run tools:evaluate -- ${v.out}     full test sets, per-class accuracy, confusion matrices`,
+      `  npx nx run tools:plot -- ${v.out}         loss curves, confusion matrix, joint feature embedding`,
+      '  npx nx run coordinator:serve -- --usage   a longer run; trainers on other machines join with trainer:start',
+    ].join('\n'),
+  );
 });

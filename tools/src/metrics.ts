@@ -1,7 +1,19 @@
 import { existsSync, readFileSync } from 'node:fs';
 
-export interface StepLine { type: 'step'; step: number; labelLoss: number; domainLoss: number | null; lambda: number }
-export interface EpochLine { type: 'epoch'; epoch: number; sourceValAcc: number; sourceTestAcc: number; targetTestAcc: number }
+export interface StepLine {
+  type: 'step';
+  step: number;
+  labelLoss: number;
+  domainLoss: number | null;
+  lambda: number;
+}
+export interface EpochLine {
+  type: 'epoch';
+  epoch: number;
+  sourceValAcc: number;
+  sourceTestAcc: number;
+  targetTestAcc: number;
+}
 
 /** Exponential moving average, so noisy per-step losses read as curves. */
 export function smooth(points: readonly [number, number][], alpha = 0.05): [number, number][] {
@@ -10,8 +22,10 @@ export function smooth(points: readonly [number, number][], alpha = 0.05): [numb
 }
 
 export function readMetrics(file: string): { steps: StepLine[]; epochs: EpochLine[] } {
-  if (!existsSync(file)) throw new Error(`${file} does not exist; was the run trained with trainer:train or coordinator:serve?`);
-  const steps: StepLine[] = [], epochs: EpochLine[] = [];
+  if (!existsSync(file))
+    throw new Error(`${file} does not exist; was the run trained with trainer:train or coordinator:serve?`);
+  const steps: StepLine[] = [],
+    epochs: EpochLine[] = [];
   for (const [i, line] of readFileSync(file, 'utf8').split('\n').entries()) {
     if (!line.trim()) continue;
     let m: { type?: string };

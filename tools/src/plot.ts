@@ -10,7 +10,8 @@ import { readMetrics, smooth } from './metrics.ts';
 
 const command = {
   name: 'plot',
-  summary: 'Plots a training run: loss curves, accuracy per epoch, target confusion matrix, and a joint UMAP embedding of source and target features.',
+  summary:
+    'Plots a training run: loss curves, accuracy per epoch, target confusion matrix, and a joint UMAP embedding of source and target features.',
   usage: 'npx nx run tools:plot -- runs/NAME [runs/OTHER ...] [--points 500]',
   options: {
     points: { type: 'string', description: 'test images per domain in the embedding plot', default: '500' },
@@ -20,24 +21,51 @@ const command = {
 } as const;
 
 /** Feature-layer activations of the first `n` images of a set. */
-function features(net: DannNetwork, set: ImageSet, n: number): { x: Float32Array; labels: Uint8Array; dim: number; count: number } {
+function features(
+  net: DannNetwork,
+  set: ImageSet,
+  n: number,
+): { x: Float32Array; labels: Uint8Array; dim: number; count: number } {
   const s = takeFirst(set, n);
-  const x = net.embed(preprocessBatch(s, Uint32Array.from({ length: s.count }, (_, i) => i)));
+  const x = net.embed(
+    preprocessBatch(
+      s,
+      Uint32Array.from({ length: s.count }, (_, i) => i),
+    ),
+  );
   return { x, labels: s.labels, dim: x.length / s.count, count: s.count };
 }
 
 function embeddingPlot(net: DannNetwork, source: ImageSet, target: ImageSet, n: number, title: string): Buffer {
-  const src = features(net, source, n), tgt = features(net, target, n);
+  const src = features(net, source, n),
+    tgt = features(net, target, n);
   const rows: number[][] = [];
-  for (const f of [src, tgt]) for (let i = 0; i < f.count; i++) rows.push(Array.from(f.x.subarray(i * f.dim, (i + 1) * f.dim)));
+  for (const f of [src, tgt])
+    for (let i = 0; i < f.count; i++) rows.push(Array.from(f.x.subarray(i * f.dim, (i + 1) * f.dim)));
   const rng = createRng(42);
   const xy = new UMAP({ nComponents: 2, nNeighbors: 15, minDist: 0.1, random: () => rng.next() }).fit(rows);
   const domainOf = (i: number) => (i < src.count ? 'source' : 'target');
   const labelOf = (i: number) => (i < src.count ? src.labels[i] : tgt.labels[i - src.count]);
   const shape = (i: number) => (i < src.count ? 'circle' : 'cross') as ScatterPoint['shape'];
   return scatterPanels(title, [
-    { title: 'by domain', points: xy.map(([x, y], i) => ({ x, y, shape: shape(i), color: domainOf(i) === 'source' ? '#1f77b4' : '#d62728' })), legend: [{ name: 'source (o)', color: '#1f77b4' }, { name: 'target (x)', color: '#d62728' }] },
-    { title: 'by class (o source, x target)', points: xy.map(([x, y], i) => ({ x, y, shape: shape(i), color: CLASS_COLORS[labelOf(i)] })), legend: CLASS_COLORS.map((color, k) => ({ name: String(k), color })) },
+    {
+      title: 'by domain',
+      points: xy.map(([x, y], i) => ({
+        x,
+        y,
+        shape: shape(i),
+        color: domainOf(i) === 'source' ? '#1f77b4' : '#d62728',
+      })),
+      legend: [
+        { name: 'source (o)', color: '#1f77b4' },
+        { name: 'target (x)', color: '#d62728' },
+      ],
+    },
+    {
+      title: 'by class (o source, x target)',
+      points: xy.map(([x, y], i) => ({ x, y, shape: shape(i), color: CLASS_COLORS[labelOf(i)] })),
+      legend: CLASS_COLORS.map((color, k) => ({ name: String(k), color })),
+    },
   ]);
 }
 
@@ -57,15 +85,24 @@ runMain(async () => {
     const dir = join(run, 'plots');
     mkdirSync(dir, { recursive: true });
     const loss = lineChart({
-      title: `Training losses: ${name}`, xLabel: 'step', yLabel: 'loss (EMA) / lambda',
+      title: `Training losses: ${name}`,
+      xLabel: 'step',
+      yLabel: 'loss (EMA) / lambda',
       series: [
         { name: 'label loss', color: '#1f77b4', points: smooth(steps.map((s) => [s.step, s.labelLoss])) },
-        { name: 'domain loss', color: '#d62728', points: smooth(steps.filter((s) => s.domainLoss !== null).map((s) => [s.step, s.domainLoss!])) },
+        {
+          name: 'domain loss',
+          color: '#d62728',
+          points: smooth(steps.filter((s) => s.domainLoss !== null).map((s) => [s.step, s.domainLoss!])),
+        },
         { name: 'lambda (GRL)', color: '#7f7f7f', points: steps.map((s) => [s.step, s.lambda]) },
       ],
     });
     const accuracy = lineChart({
-      title: `Accuracy per epoch: ${name}`, xLabel: 'epoch', yLabel: 'accuracy', yRange: [0, 1],
+      title: `Accuracy per epoch: ${name}`,
+      xLabel: 'epoch',
+      yLabel: 'accuracy',
+      yRange: [0, 1],
       series: [
         { name: 'target test', color: '#d62728', markers: true, points: epochs.map((e) => [e.epoch, e.targetTestAcc]) },
         { name: 'source test', color: '#1f77b4', markers: true, points: epochs.map((e) => [e.epoch, e.sourceTestAcc]) },
@@ -73,7 +110,8 @@ runMain(async () => {
       ],
     });
     const dataOpts = { dataDir: v['data-dir'], log: (l: string) => console.log(l) };
-    const sourceTest = loadDataset(source, 'test', dataOpts), targetTest = loadDataset(target, 'test', dataOpts);
+    const sourceTest = loadDataset(source, 'test', dataOpts),
+      targetTest = loadDataset(target, 'test', dataOpts);
     const resultsFile = join(run, 'results.json');
     const confusion = existsSync(resultsFile)
       ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { target: { confusion: number[][] } }).target.confusion
@@ -82,10 +120,20 @@ runMain(async () => {
       'loss.png': loss,
       'accuracy.png': accuracy,
       'confusion.png': confusionChart({ title: `Target (${target}) test confusion: ${run}`, matrix: confusion }),
-      'embedding.png': embeddingPlot(net, sourceTest, targetTest, points, `Feature layer, UMAP of ${points} ${source} + ${points} ${target} test images: ${run}`),
+      'embedding.png': embeddingPlot(
+        net,
+        sourceTest,
+        targetTest,
+        points,
+        `Feature layer, UMAP of ${points} ${source} + ${points} ${target} test images: ${run}`,
+      ),
     };
     for (const [f, png] of Object.entries(files)) writeFileSync(join(dir, f), png);
     net.dispose();
-    console.log(`wrote ${Object.keys(files).map((f) => join(dir, f)).join(', ')}`);
+    console.log(
+      `wrote ${Object.keys(files)
+        .map((f) => join(dir, f))
+        .join(', ')}`,
+    );
   }
 });

@@ -9,7 +9,11 @@ const command = {
   summary: 'Writes a labelled grid of dataset images as PNG, for a person to look at.',
   usage: `npx nx run tools:preview -- --dataset ${DATASETS.join('|')}|all --count 64 --out grid.png`,
   options: {
-    dataset: { type: 'string', description: `one of ${DATASETS.join(', ')}, or all (then --out is a folder)`, default: 'synth' },
+    dataset: {
+      type: 'string',
+      description: `one of ${DATASETS.join(', ')}, or all (then --out is a folder)`,
+      default: 'synth',
+    },
     count: { type: 'string', description: 'images in the grid', default: '64' },
     split: { type: 'string', description: 'train or test', default: 'train' },
     seed: { type: 'string', description: 'seed of the generated sets (synth, mnistm)', default: '1234' },
@@ -27,7 +31,8 @@ runMain(() => {
   if (v.split !== 'train' && v.split !== 'test') throw new Error(`--split must be train or test, got "${v.split}".`);
   const split: Split = v.split;
   const all = v.dataset === 'all';
-  if (!all && !isDatasetName(v.dataset)) throw new Error(`--dataset must be one of ${DATASETS.join(', ')} or all, got "${v.dataset}".`);
+  if (!all && !isDatasetName(v.dataset))
+    throw new Error(`--dataset must be one of ${DATASETS.join(', ')} or all, got "${v.dataset}".`);
   const names: DatasetName[] = all ? [...DATASETS] : [v.dataset as DatasetName];
   for (const name of names) {
     const out = all ? join(v.out, `${name}-${split}.png`) : v.out;

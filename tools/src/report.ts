@@ -18,7 +18,10 @@ export function resultsTable(results: readonly RunResult[]): string {
   const rows = [
     '| run | network | method | pair | source acc | target acc |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...results.map((r) => `| ${r.run} | ${r.network} | ${r.method} | ${r.pair} | ${pct(r.source.accuracy)} | ${pct(r.target.accuracy)} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.run} | ${r.network} | ${r.method} | ${r.pair} | ${pct(r.source.accuracy)} | ${pct(r.target.accuracy)} |`,
+    ),
   ];
   return rows.join('\n');
 }

@@ -19,7 +19,8 @@ export interface LoadedRun {
 /** A run directory's config and chosen checkpoint (best = lowest source-validation loss, or last). */
 export function loadRun(dir: string, which: 'best' | 'last' = 'best'): LoadedRun {
   const configFile = join(dir, 'config.json');
-  if (!existsSync(configFile)) throw new Error(`${dir} is not a run directory (no config.json); train one with npx nx run trainer:train.`);
+  if (!existsSync(configFile))
+    throw new Error(`${dir} is not a run directory (no config.json); train one with npx nx run trainer:train.`);
   const config = JSON.parse(readFileSync(configFile, 'utf8')) as RunConfig;
   const file = join(dir, which === 'best' && existsSync(join(dir, 'best.bin')) ? 'best.bin' : 'checkpoint.bin');
   const checkpoint = loadCheckpoint<TrainConfig>(file);

@@ -23,7 +23,9 @@ export function summarizeRuns(results: readonly RunResult[]): GroupSummary[] {
     groups.set(kind, [...(groups.get(kind) ?? []), r]);
   }
   return [...groups].map(([kind, rs]) => ({
-    pair: rs[0].pair, kind, seeds: rs.length,
+    pair: rs[0].pair,
+    kind,
+    seeds: rs.length,
     target: { ...meanStd(rs.map((r) => r.target.accuracy)), values: rs.map((r) => r.target.accuracy) },
     source: meanStd(rs.map((r) => r.source.accuracy)),
   }));
@@ -34,6 +36,9 @@ export function summaryMarkdown(groups: readonly GroupSummary[]): string {
   return [
     '| pair | runs | seeds | source acc (mean ± std) | target acc (mean ± std) | target acc per seed |',
     '| --- | --- | --- | --- | --- | --- |',
-    ...groups.map((g) => `| ${g.pair} | ${g.kind} | ${g.seeds} | ${f(g.source.mean)} ± ${f(g.source.std)} | ${f(g.target.mean)} ± ${f(g.target.std)} | ${g.target.values.map(f).join(', ')} |`),
+    ...groups.map(
+      (g) =>
+        `| ${g.pair} | ${g.kind} | ${g.seeds} | ${f(g.source.mean)} ± ${f(g.source.std)} | ${f(g.target.mean)} ± ${f(g.target.std)} | ${g.target.values.map(f).join(', ')} |`,
+    ),
   ].join('\n');
 }

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { aggregate, l2norm } from './aggregate.ts';
 
 const part = (samples: number, values: number[]) => ({ samples, gradient: Float32Array.from(values) });
-const close = (a: Float32Array, b: number[], tol = 1e-6) => a.every((x, i) => Math.abs(x - b[i]) <= tol) && a.length === b.length;
+const close = (a: Float32Array, b: number[], tol = 1e-6) =>
+  a.every((x, i) => Math.abs(x - b[i]) <= tol) && a.length === b.length;
 
 test('mean is the sample-weighted mean and bounds nothing', () => {
   const r = aggregate([part(3, [1, 10]), part(1, [-3, 2e6])], 'mean');
@@ -20,11 +21,24 @@ test('clipped-mean leaves honest shards of similar norm alone (equal to mean)', 
 
 test('clipped-mean scales a gradient multiplied by -1e6 down to the median norm, so the honest direction survives', () => {
   const honest = [0.3, -0.2, 0.1];
-  const parts = [part(16, honest), part(16, honest.map((x) => x * 1.1)), part(16, honest.map((x) => x * -1e6))];
+  const parts = [
+    part(16, honest),
+    part(
+      16,
+      honest.map((x) => x * 1.1),
+    ),
+    part(
+      16,
+      honest.map((x) => x * -1e6),
+    ),
+  ];
   const r = aggregate(parts, 'clipped-mean');
   assert.equal(r.clipped.length, 1);
   assert.equal(r.clipped[0].index, 2);
-  assert.ok(Math.abs(r.clipped[0].bound - l2norm(Float32Array.from(honest.map((x) => x * 1.1)))) < 1e-6, 'the bound is the median norm');
+  assert.ok(
+    Math.abs(r.clipped[0].bound - l2norm(Float32Array.from(honest.map((x) => x * 1.1)))) < 1e-6,
+    'the bound is the median norm',
+  );
   const dot = r.gradient.reduce((s, x, i) => s + x * honest[i], 0);
   assert.ok(dot > 0, 'the average still points the honest way');
   assert.ok(l2norm(r.gradient) < 2 * l2norm(Float32Array.from(honest)), `bounded norm, got ${l2norm(r.gradient)}`);
@@ -32,8 +46,20 @@ test('clipped-mean scales a gradient multiplied by -1e6 down to the median norm,
   assert.equal(aggregate([part(1, [1]), part(1, [1]), part(1, [3.01])], 'clipped-mean').clipped.length, 1);
   assert.equal(aggregate([part(1, [1]), part(1, [1]), part(1, [2.99])], 'clipped-mean').clipped.length, 0);
   // With two shards the lower median sets the bound: the poisoner cannot raise it.
-  const two = aggregate([part(16, honest), part(16, honest.map((x) => x * 1e6))], 'clipped-mean');
-  assert.deepEqual(two.clipped.map((c) => c.index), [1]);
+  const two = aggregate(
+    [
+      part(16, honest),
+      part(
+        16,
+        honest.map((x) => x * 1e6),
+      ),
+    ],
+    'clipped-mean',
+  );
+  assert.deepEqual(
+    two.clipped.map((c) => c.index),
+    [1],
+  );
   assert.ok(l2norm(two.gradient) <= l2norm(Float32Array.from(honest)) + 1e-6);
 });
 

@@ -46,7 +46,11 @@ function lowerMedian(values: readonly number[]): number {
 }
 
 /** Combines one step's shard gradients (in shard order) by `rule`; throws on an empty list. */
-export function aggregate(parts: readonly Contribution[], rule: Aggregate, clipFactor = DEFAULT_CLIP_FACTOR): Aggregated {
+export function aggregate(
+  parts: readonly Contribution[],
+  rule: Aggregate,
+  clipFactor = DEFAULT_CLIP_FACTOR,
+): Aggregated {
   if (parts.length === 0) throw new Error('nothing to aggregate.');
   const size = parts[0].gradient.length;
   const samples = parts.reduce((n, p) => n + p.samples, 0);

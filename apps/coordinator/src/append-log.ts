@@ -10,7 +10,11 @@ export class AppendLog {
   private failing: string | null = null;
   lost = 0;
 
-  constructor(readonly file: string, private readonly report: (line: string) => void, private readonly maxPending = 10_000) {
+  constructor(
+    readonly file: string,
+    private readonly report: (line: string) => void,
+    private readonly maxPending = 10_000,
+  ) {
     if (existsSync(file)) chmodSync(file, 0o600);
   }
 
@@ -18,12 +22,16 @@ export class AppendLog {
     this.pending.push(line);
     try {
       appendFileSync(this.file, this.pending.join(''), { mode: 0o600 });
-      if (this.failing) this.report(`${this.file}: writing works again (${this.pending.length} held line(s) written, ${this.lost} lost)`);
+      if (this.failing)
+        this.report(
+          `${this.file}: writing works again (${this.pending.length} held line(s) written, ${this.lost} lost)`,
+        );
       this.pending = [];
       this.failing = null;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      if (this.pending.length > this.maxPending) this.lost += this.pending.splice(0, this.pending.length - this.maxPending).length;
+      if (this.pending.length > this.maxPending)
+        this.lost += this.pending.splice(0, this.pending.length - this.maxPending).length;
       if (this.failing !== code) this.report(`${this.file}: cannot append (${code}); holding lines until it can`);
       this.failing = code;
     }

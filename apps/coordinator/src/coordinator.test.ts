@@ -8,15 +8,36 @@ import { decodeFrame, PROTOCOL_VERSION, type Assign, type Frame, type Hello } fr
 import { Coordinator, type CoordinatorOptions } from './coordinator.ts';
 
 const train: TrainConfig = {
-  preset: 'paper', method: 'dann', epochs: 1, batchSize: 8, optimizer: { kind: 'adam', clipNorm: 5 }, lr: 0.001, lrSchedule: 'paper',
-  lambdaMax: 1, lambdaGamma: 10, domainWeight: 1, seed: 1,
+  preset: 'paper',
+  method: 'dann',
+  epochs: 1,
+  batchSize: 8,
+  optimizer: { kind: 'adam', clipNorm: 5 },
+  lr: 0.001,
+  lrSchedule: 'paper',
+  lambdaMax: 1,
+  lambdaGamma: 10,
+  domainWeight: 1,
+  seed: 1,
 };
 
 function options(out: string, lines: string[]): CoordinatorOptions {
   return {
-    spec: { train, data: { source: 'synth', target: 'mnist', valCount: 0 }, checksumEvery: 10 }, counts: { source: 32, target: 32 }, minTrainers: 1,
-    stepTimeoutMs: 1000, checkpointEvery: 50, checkpointSeconds: 60, aggregate: 'clipped-mean', clipFactor: 3, maxOutlierSteps: 3, resyncIntervalMs: 10_000,
-    wireDtype: 'f32', out, resume: false, log: (l) => lines.push(l), onDone: () => {},
+    spec: { train, data: { source: 'synth', target: 'mnist', valCount: 0 }, checksumEvery: 10 },
+    counts: { source: 32, target: 32 },
+    minTrainers: 1,
+    stepTimeoutMs: 1000,
+    checkpointEvery: 50,
+    checkpointSeconds: 60,
+    aggregate: 'clipped-mean',
+    clipFactor: 3,
+    maxOutlierSteps: 3,
+    resyncIntervalMs: 10_000,
+    wireDtype: 'f32',
+    out,
+    resume: false,
+    log: (l) => lines.push(l),
+    onDone: () => {},
   };
 }
 
@@ -25,15 +46,25 @@ test('a checkpoint that cannot be written is reported, retried, and never leaves
   const lines: string[] = [];
   mkdirSync(join(out, 'checkpoint.bin')); // a directory in its place: the rename fails
   const c = new Coordinator(options(out, lines));
-  assert.match(lines.join('\n'), /could not write .*checkpoint\.bin at step 0 \((EISDIR|ENOTEMPTY|EEXIST)\); the previous checkpoint is intact; retrying in 2 s/);
-  assert.deepEqual(readdirSync(out).filter((f) => f.includes('.tmp')), [], 'no temp file left behind');
+  assert.match(
+    lines.join('\n'),
+    /could not write .*checkpoint\.bin at step 0 \((EISDIR|ENOTEMPTY|EEXIST)\); the previous checkpoint is intact; retrying in 2 s/,
+  );
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.includes('.tmp')),
+    [],
+    'no temp file left behind',
+  );
   rmSync(join(out, 'checkpoint.bin'), { recursive: true });
   await new Promise((r) => setTimeout(r, 2300));
   const saved = decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin')));
   assert.equal(saved.step, 0);
   assert.deepEqual(saved.weights, c.weights);
   // Accounting travels in the checkpoint.
-  c.usage.set(0, Uint8Array.from({ length: 32 }, (_, i) => (i < 20 ? 1 : 0)));
+  c.usage.set(
+    0,
+    Uint8Array.from({ length: 32 }, (_, i) => (i < 20 ? 1 : 0)),
+  );
   assert.equal(c.checkpoint(), true);
   const resumed = new Coordinator({ ...options(out, lines), resume: true });
   assert.deepEqual(resumed.epochsExactlyOnce(), { 0: { once: 20, never: 12, more: 0 } });
@@ -52,39 +83,75 @@ class FakePeer {
   }
   /** The messages of one type received since they were last taken (the others stay). */
   take<T extends Frame['message']['type']>(type: T): Extract<Frame['message'], { type: T }>[] {
-    const got = this.frames.filter((f) => f.message.type === type).map((f) => f.message as Extract<Frame['message'], { type: T }>);
+    const got = this.frames
+      .filter((f) => f.message.type === type)
+      .map((f) => f.message as Extract<Frame['message'], { type: T }>);
     this.frames.splice(0, this.frames.length, ...this.frames.filter((f) => f.message.type !== type));
     return got;
   }
 }
 
-const hello = (name: string): Hello => ({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'fake', device: 'none' });
+const hello = (name: string): Hello => ({
+  type: 'hello',
+  protocol: PROTOCOL_VERSION,
+  name,
+  backend: 'fake',
+  device: 'none',
+});
 
 function gradientFrame(a: Assign, values: Float32Array): Frame {
-  return { message: { type: 'gradient', step: a.step, shard: a.shard, samples: a.source.length, labelLoss: 1, domainLoss: 0.5, labelAcc: 0.5, domainAcc: 0.5, computeMs: 1 }, payload: values };
+  return {
+    message: {
+      type: 'gradient',
+      step: a.step,
+      shard: a.shard,
+      samples: a.source.length,
+      labelLoss: 1,
+      domainLoss: 0.5,
+      labelAcc: 0.5,
+      domainAcc: 0.5,
+      computeMs: 1,
+    },
+    payload: values,
+  };
 }
 
 test('fake peers: membership, a step, a leaver mid-step re-planned, one resync per interval, an outlier recomputed then dropped, the end', async () => {
   const out = mkdtempSync(join(tmpdir(), 'dann-fake-'));
   const lines: string[] = [];
   let done = false;
-  const c = new Coordinator({ ...options(out, lines), counts: { source: 40, target: 40 }, minTrainers: 2, resyncIntervalMs: 300, onDone: () => (done = true) });
+  const c = new Coordinator({
+    ...options(out, lines),
+    counts: { source: 40, target: 40 },
+    minTrainers: 2,
+    resyncIntervalMs: 300,
+    onDone: () => (done = true),
+  });
   const honest = (scale = 1) => new Float32Array(c.paramCount).fill(1e-3 * scale);
   const [a, b, x] = [new FakePeer(), new FakePeer(), new FakePeer()];
 
   const ida = c.join(hello('a'), a)!;
-  assert.deepEqual(a.frames.map((f) => f.message.type), ['welcome', 'state', 'wait'], 'below --min-trainers the first one waits');
+  assert.deepEqual(
+    a.frames.map((f) => f.message.type),
+    ['welcome', 'state', 'wait'],
+    'below --min-trainers the first one waits',
+  );
   for (const type of ['welcome', 'state', 'wait'] as const) a.take(type);
   const idb = c.join(hello('a'), b)!; // the same name: made unique
-  assert.deepEqual(c.trainers().map((t) => t.name), ['a', `a#${idb}`]);
+  assert.deepEqual(
+    c.trainers().map((t) => t.name),
+    ['a', `a#${idb}`],
+  );
   assert.equal(c.totalSteps, 5);
   assert.equal(b.take('state').length, 1);
   // Step 0: both get a shard; both answer; both get the same update.
-  const [sa] = a.take('assign'), [sb] = b.take('assign');
+  const [sa] = a.take('assign'),
+    [sb] = b.take('assign');
   assert.deepEqual([sa.step, sb.step, sa.source.length + sb.source.length], [0, 0, 8]);
   assert.equal(c.receive(ida, gradientFrame(sa, honest())), null);
   assert.equal(c.receive(idb, gradientFrame(sb, honest())), null);
-  const [ua] = a.take('update'), [ub] = b.take('update');
+  const [ua] = a.take('update'),
+    [ub] = b.take('update');
   assert.deepEqual([ua.step, ub.step, c.step], [0, 0, 1]);
 
   // Step 1: b leaves before answering; its shard goes to a within the same step.
@@ -114,21 +181,32 @@ test('fake peers: membership, a step, a leaver mid-step re-planned, one resync p
   x.take('state');
   for (let k = 0; k < 3 && !x.closed; k++) {
     c.maybeStartStep();
-    const [own] = a.take('assign'), [bad] = x.take('assign');
+    const [own] = a.take('assign'),
+      [bad] = x.take('assign');
     c.receive(ida, gradientFrame(own, honest()));
     c.receive(idx, gradientFrame(bad, honest(-1e6)));
     const redo = a.take('assign');
-    assert.equal(redo.reduce((n, s) => n + s.source.length, 0), bad.source.length, 'the outlier\'s samples are recomputed by a');
+    assert.equal(
+      redo.reduce((n, s) => n + s.source.length, 0),
+      bad.source.length,
+      "the outlier's samples are recomputed by a",
+    );
     for (const s of redo) c.receive(ida, gradientFrame(s, honest()));
   }
   assert.deepEqual(x.closed, { code: 4001, reason: 'gradient an outlier too often' });
-  assert.deepEqual(c.removed.map((r) => [r.id, r.name, r.reason]), [[idx, 'x', 'gradient norm an outlier in 3 consecutive steps']]);
+  assert.deepEqual(
+    c.removed.map((r) => [r.id, r.name, r.reason]),
+    [[idx, 'x', 'gradient norm an outlier in 3 consecutive steps']],
+  );
   assert.equal(c.step, 5);
   assert.ok(c.metrics.slice(-3).every((m) => m.outliers === 1 && m.clipped === 0));
   // The run ends after its 5 steps: a is told (by code) and the final checkpoint is written.
   c.maybeStartStep();
   assert.equal(done, true);
-  assert.deepEqual(a.take('leave').map((m) => m.code), ['finished']);
+  assert.deepEqual(
+    a.take('leave').map((m) => m.code),
+    ['finished'],
+  );
   assert.deepEqual(c.epochsExactlyOnce(), { 0: { once: 40, never: 0, more: 0 } });
   assert.equal(decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin'))).step, 5);
   rmSync(out, { recursive: true });

@@ -1,10 +1,27 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  applyUpdate, createOptimizerState, DannNetwork, loadCheckpoint, paramSpecs, RunPlan, saveCheckpoint,
-  architectureOf, type OptimizerState, type TrainConfig,
+  applyUpdate,
+  createOptimizerState,
+  DannNetwork,
+  loadCheckpoint,
+  paramSpecs,
+  RunPlan,
+  saveCheckpoint,
+  architectureOf,
+  type OptimizerState,
+  type TrainConfig,
 } from '@dann/models';
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, weightChecksum, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
+import {
+  decodeFrame,
+  encodeFrame,
+  PROTOCOL_VERSION,
+  weightChecksum,
+  type Frame,
+  type Hello,
+  type Message,
+  type WireDtype,
+} from '@dann/protocol';
 import { StepRound, type Shard } from './round.ts';
 import type { Aggregate } from './aggregate.ts';
 
@@ -72,8 +89,17 @@ export interface Removed {
 }
 
 export interface StepMetrics {
-  step: number; epoch: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; lambda: number; lr: number;
-  trainers: number; stepMs: number; computeMs: number;
+  step: number;
+  epoch: number;
+  labelLoss: number;
+  domainLoss: number;
+  labelAcc: number;
+  domainAcc: number;
+  lambda: number;
+  lr: number;
+  trainers: number;
+  stepMs: number;
+  computeMs: number;
   /** Coordinator time to average, update its replica and encode the update. */
   reduceMs: number;
   /** L2 norm of the averaged gradient before clipping. */
@@ -112,7 +138,10 @@ export class Coordinator {
   private lastCheckpoint = Date.now();
   private checkpointRetry: NodeJS.Timeout | null = null;
   /** Per answered shard of the current step: its losses and compute time (for the step's metrics). */
-  private readonly partial = new Map<number, { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }>();
+  private readonly partial = new Map<
+    number,
+    { samples: number; labelLoss: number; domainLoss: number; labelAcc: number; domainAcc: number; computeMs: number }
+  >();
   /** Trainers whose gradient was an outlier in the current step. */
   private readonly outlierTrainers = new Set<number>();
   done = false;
@@ -125,7 +154,8 @@ export class Coordinator {
     if (o.resume) {
       if (!existsSync(file)) throw new Error(`--resume: ${file} does not exist.`);
       const ck = loadCheckpoint<TrainConfig>(file);
-      if (ck.weights.length !== this.paramCount) throw new Error(`--resume: ${file} holds ${ck.weights.length} weights, this run's network ${this.paramCount}.`);
+      if (ck.weights.length !== this.paramCount)
+        throw new Error(`--resume: ${file} holds ${ck.weights.length} weights, this run's network ${this.paramCount}.`);
       this.weights = Float32Array.from(ck.weights);
       this.optimizer = ck.optimizer.state;
       this.step = ck.step;
@@ -152,11 +182,24 @@ export class Coordinator {
     return [...this.members.keys()].sort((a, b) => a - b);
   }
 
-  trainers(): { id: number; name: string; backend: string; device: string; steps: number; msPerStep: number; outlierRun: number }[] {
+  trainers(): {
+    id: number;
+    name: string;
+    backend: string;
+    device: string;
+    steps: number;
+    msPerStep: number;
+    outlierRun: number;
+  }[] {
     return this.liveIds.map((id) => {
       const m = this.members.get(id)!;
       return {
-        id, name: m.label, backend: m.hello.backend, device: m.hello.device, steps: m.steps, msPerStep: m.steps ? m.computeMs / m.steps : NaN,
+        id,
+        name: m.label,
+        backend: m.hello.backend,
+        device: m.hello.device,
+        steps: m.steps,
+        msPerStep: m.steps ? m.computeMs / m.steps : NaN,
         outlierRun: m.outlierRun,
       };
     });
@@ -181,7 +224,15 @@ export class Coordinator {
     payload.set(optimizer.v, weights.length + optimizer.m.length);
     // State is always exact (f32): replicas must start bit-identical.
     const frame = encodeFrame(
-      { type: 'state', step: this.step, epoch: this.epoch, optimizerStep: optimizer.step, sizes: [weights.length, optimizer.m.length, optimizer.v.length] }, payload, 'f32',
+      {
+        type: 'state',
+        step: this.step,
+        epoch: this.epoch,
+        optimizerStep: optimizer.step,
+        sizes: [weights.length, optimizer.m.length, optimizer.v.length],
+      },
+      payload,
+      'f32',
     );
     this.stateCache = { step: this.step, frame };
     return frame;
@@ -190,7 +241,13 @@ export class Coordinator {
   /** A trainer said hello: welcome it, send the current state; it takes part from the next step. */
   join(hello: Hello, peer: Peer): number | null {
     if (hello.protocol !== PROTOCOL_VERSION) {
-      peer.send(encodeFrame({ type: 'error', code: 'protocol-version', message: `this coordinator speaks protocol ${PROTOCOL_VERSION}, the trainer ${hello.protocol}; run the same version of the project on both.` }));
+      peer.send(
+        encodeFrame({
+          type: 'error',
+          code: 'protocol-version',
+          message: `this coordinator speaks protocol ${PROTOCOL_VERSION}, the trainer ${hello.protocol}; run the same version of the project on both.`,
+        }),
+      );
       peer.close(1008, 'protocol version');
       return null;
     }
@@ -203,11 +260,30 @@ export class Coordinator {
     const taken = new Set([...this.members.values()].map((x) => x.label));
     const label = taken.has(hello.name) ? `${hello.name}#${id}` : hello.name;
     const now = Date.now();
-    const m: Member = { id, label, hello, peer, joinedAt: this.step, steps: 0, computeMs: 0, lastSeen: now, outlierRun: 0, lastResync: now };
+    const m: Member = {
+      id,
+      label,
+      hello,
+      peer,
+      joinedAt: this.step,
+      steps: 0,
+      computeMs: 0,
+      lastSeen: now,
+      outlierRun: 0,
+      lastResync: now,
+    };
     this.members.set(id, m);
-    this.sendTo(m, { type: 'welcome', trainerId: id, config: this.o.spec as unknown as Record<string, unknown>, paramCount: this.paramCount, wireDtype: this.o.wireDtype });
+    this.sendTo(m, {
+      type: 'welcome',
+      trainerId: id,
+      config: this.o.spec as unknown as Record<string, unknown>,
+      paramCount: this.paramCount,
+      wireDtype: this.o.wireDtype,
+    });
     peer.send(this.stateFrame());
-    this.o.log(`trainer ${label} joined (${hello.backend} on ${hello.device}) at step ${this.step}; ${this.members.size} connected`);
+    this.o.log(
+      `trainer ${label} joined (${hello.backend} on ${hello.device}) at step ${this.step}; ${this.members.size} connected`,
+    );
     this.maybeStartStep();
     return id;
   }
@@ -227,15 +303,23 @@ export class Coordinator {
   private assign(s: Shard): void {
     const m = this.members.get(s.trainer)!;
     this.sendTo(m, {
-      type: 'assign', step: this.step, shard: s.id, epoch: this.epoch, source: [...s.source], target: [...s.target],
-      lambda: this.plan.schedule(this.step).lambda, seed: this.plan.seed(this.step),
+      type: 'assign',
+      step: this.step,
+      shard: s.id,
+      epoch: this.epoch,
+      source: [...s.source],
+      target: [...s.target],
+      lambda: this.plan.schedule(this.step).lambda,
+      seed: this.plan.seed(this.step),
     });
   }
 
   maybeStartStep(): void {
     if (this.done || this.round) {
       // A round orphaned by everyone leaving gets its shards back once a trainer is here.
-      if (this.round && this.members.size > 0) for (const s of this.round.pending) if (!this.members.has(s.trainer)) for (const n of this.round.drop(s.trainer, this.liveIds)) this.assign(n);
+      if (this.round && this.members.size > 0)
+        for (const s of this.round.pending)
+          if (!this.members.has(s.trainer)) for (const n of this.round.drop(s.trainer, this.liveIds)) this.assign(n);
       return;
     }
     if (this.step >= this.totalSteps) return this.finish();
@@ -279,12 +363,20 @@ export class Coordinator {
     const msg = frame.message;
     switch (msg.type) {
       case 'gradient': {
-        if (!this.round || msg.step !== this.round.step) return `gradient for step ${msg.step}, but the current step is ${this.round?.step ?? 'none'}.`;
+        if (!this.round || msg.step !== this.round.step)
+          return `gradient for step ${msg.step}, but the current step is ${this.round?.step ?? 'none'}.`;
         const why = this.round.receive(msg.shard, id, msg.samples, frame.payload!);
         if (why) return why;
         m.steps++;
         m.computeMs += msg.computeMs;
-        this.partial.set(msg.shard, { samples: msg.samples, labelLoss: msg.labelLoss, domainLoss: msg.domainLoss, labelAcc: msg.labelAcc, domainAcc: msg.domainAcc, computeMs: msg.computeMs });
+        this.partial.set(msg.shard, {
+          samples: msg.samples,
+          labelLoss: msg.labelLoss,
+          domainLoss: msg.domainLoss,
+          labelAcc: msg.labelAcc,
+          domainAcc: msg.domainAcc,
+          computeMs: msg.computeMs,
+        });
         if (this.round.complete && !this.recomputeOutliers(this.round)) this.finishStep();
         return null;
       }
@@ -292,7 +384,8 @@ export class Coordinator {
         if (msg.step !== this.step) return null; // a late checksum; the next one will tell
         if (msg.value !== weightChecksum(this.weights)) {
           const now = Date.now();
-          if (now - m.lastResync < this.o.resyncIntervalMs) return `weights differ after step ${msg.step}; the last resync was ${now - m.lastResync} ms ago.`;
+          if (now - m.lastResync < this.o.resyncIntervalMs)
+            return `weights differ after step ${msg.step}; the last resync was ${now - m.lastResync} ms ago.`;
           m.lastResync = now;
           this.o.log(`trainer ${m.label}'s weights differ from the coordinator's after step ${msg.step}: resyncing it`);
           m.peer.send(this.stateFrame());
@@ -313,15 +406,23 @@ export class Coordinator {
     if (this.deadline) clearTimeout(this.deadline);
     const reduceStart = performance.now();
     const { gradient, samples, clipped } = round.average(this.o.aggregate, this.o.clipFactor);
-    for (const c of clipped) this.o.log(`step ${this.step}: trainer ${this.nameOf(c.trainer)}'s recomputed gradient norm ${c.norm.toExponential(2)} is still over ${this.o.clipFactor} x the median; scaled to ${c.bound.toExponential(2)}`);
+    for (const c of clipped)
+      this.o.log(
+        `step ${this.step}: trainer ${this.nameOf(c.trainer)}'s recomputed gradient norm ${c.norm.toExponential(2)} is still over ${this.o.clipFactor} x the median; scaled to ${c.bound.toExponential(2)}`,
+      );
     for (const id of round.contributors()) {
       const m = this.members.get(id); // a contributor may have left since it answered
       if (m && !this.outlierTrainers.has(id)) m.outlierRun = 0;
     }
     const { lambda, lr } = this.plan.schedule(this.step);
-    const update = encodeFrame({ type: 'update', step: this.step, samples, lr, trainers: this.members.size }, gradient, this.o.wireDtype);
+    const update = encodeFrame(
+      { type: 'update', step: this.step, samples, lr, trainers: this.members.size },
+      gradient,
+      this.o.wireDtype,
+    );
     // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
-    const applied = this.o.wireDtype === 'f32' ? gradient : decodeFrame(update, { maxPayload: this.paramCount }).payload!;
+    const applied =
+      this.o.wireDtype === 'f32' ? gradient : decodeFrame(update, { maxPayload: this.paramCount }).payload!;
     const info = applyUpdate(this.weights, applied, this.optimizer, this.o.spec.train.optimizer, lr);
     const epoch = this.epoch;
     const used = this.usage.get(epoch) ?? new Uint8Array(this.o.counts.source);
@@ -330,11 +431,24 @@ export class Coordinator {
     const reduceMs = performance.now() - reduceStart;
     for (const m of this.members.values()) m.peer.send(update);
     const parts = [...this.partial.values()];
-    const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') => parts.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
+    const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') =>
+      parts.reduce((a, p) => a + p[k] * p.samples, 0) / samples;
     this.metrics.push({
-      step: this.step, epoch, labelLoss: w('labelLoss'), domainLoss: w('domainLoss'), labelAcc: w('labelAcc'), domainAcc: w('domainAcc'), lambda, lr,
-      trainers: parts.length, stepMs: performance.now() - this.roundStarted, computeMs: Math.max(...parts.map((p) => p.computeMs)), reduceMs, gradNorm: info.gradNorm,
-      outliers: this.outlierTrainers.size, clipped: clipped.length,
+      step: this.step,
+      epoch,
+      labelLoss: w('labelLoss'),
+      domainLoss: w('domainLoss'),
+      labelAcc: w('labelAcc'),
+      domainAcc: w('domainAcc'),
+      lambda,
+      lr,
+      trainers: parts.length,
+      stepMs: performance.now() - this.roundStarted,
+      computeMs: Math.max(...parts.map((p) => p.computeMs)),
+      reduceMs,
+      gradNorm: info.gradNorm,
+      outliers: this.outlierTrainers.size,
+      clipped: clipped.length,
     });
     if (this.metrics.length > 2000) this.metrics.splice(0, this.metrics.length - 2000);
     this.o.onStep?.(this.metrics[this.metrics.length - 1]);
@@ -361,7 +475,9 @@ export class Coordinator {
     const others = this.liveIds.filter((id) => !suspects.has(id));
     if (outliers.length === 0 || others.length === 0) return false; // nobody else to ask: the aggregate bounds it
     for (const o of outliers) {
-      this.o.log(`step ${this.step}: trainer ${this.nameOf(o.trainer)}'s gradient norm ${o.norm.toExponential(2)} is over ${this.o.clipFactor} x the median ${o.median.toExponential(2)}; the others recompute its shard`);
+      this.o.log(
+        `step ${this.step}: trainer ${this.nameOf(o.trainer)}'s gradient norm ${o.norm.toExponential(2)} is over ${this.o.clipFactor} x the median ${o.median.toExponential(2)}; the others recompute its shard`,
+      );
       this.partial.delete(o.shard);
       for (const shard of round.reject(o.shard, others)) this.assign(shard);
     }
@@ -387,16 +503,25 @@ export class Coordinator {
     if (this.checkpointRetry) clearTimeout(this.checkpointRetry);
     this.checkpointRetry = null;
     const file = join(this.o.out, 'checkpoint.bin');
-    const usage = Object.fromEntries([...this.usage].map(([epoch, counts]) => [epoch, Buffer.from(counts).toString('base64')]));
+    const usage = Object.fromEntries(
+      [...this.usage].map(([epoch, counts]) => [epoch, Buffer.from(counts).toString('base64')]),
+    );
     try {
       saveCheckpoint(file, {
-        arch: architectureOf(this.o.spec.train).name, step: this.step, epoch: this.epoch, config: this.o.spec.train,
-        weights: this.weights, optimizer: { kind: this.o.spec.train.optimizer.kind, state: this.optimizer }, extra: { data: this.o.spec.data, usage },
+        arch: architectureOf(this.o.spec.train).name,
+        step: this.step,
+        epoch: this.epoch,
+        config: this.o.spec.train,
+        weights: this.weights,
+        optimizer: { kind: this.o.spec.train.optimizer.kind, state: this.optimizer },
+        extra: { data: this.o.spec.data, usage },
       });
       this.lastCheckpoint = Date.now();
       return true;
     } catch (err) {
-      this.o.log(`could not write ${file} at step ${this.step} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the previous checkpoint is intact; retrying in 2 s`);
+      this.o.log(
+        `could not write ${file} at step ${this.step} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the previous checkpoint is intact; retrying in 2 s`,
+      );
       this.checkpointRetry = setTimeout(() => this.checkpoint(), 2000);
       return false;
     }
@@ -428,7 +553,9 @@ export class Coordinator {
   epochsExactlyOnce(): Record<number, { once: number; never: number; more: number }> {
     const out: Record<number, { once: number; never: number; more: number }> = {};
     for (const [epoch, used] of this.usage) {
-      let once = 0, never = 0, more = 0;
+      let once = 0,
+        never = 0,
+        more = 0;
       for (const u of used) u === 1 ? once++ : u === 0 ? never++ : more++;
       out[epoch] = { once, never, more };
     }

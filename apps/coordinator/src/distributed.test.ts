@@ -21,29 +21,77 @@ const TOKEN = 'test-token';
 
 function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { url: () => Promise<string> } {
   const p = runScript(SERVE, [
-    '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', '200', '--val-count', '40',
-    '--batch-size', '16', '--epochs', '2', '--eval-limit', '50', '--port', port, '--token', TOKEN, '--out', out, '--checkpoint-every', '3', ...extra,
+    '--method',
+    'dann',
+    '--source',
+    'synth',
+    '--target',
+    'mnist',
+    '--preset',
+    'paper',
+    '--limit',
+    '200',
+    '--val-count',
+    '40',
+    '--batch-size',
+    '16',
+    '--epochs',
+    '2',
+    '--eval-limit',
+    '50',
+    '--port',
+    port,
+    '--token',
+    TOKEN,
+    '--out',
+    out,
+    '--checkpoint-every',
+    '3',
+    ...extra,
   ]);
   const file = join(out, 'coordinator.json');
   return Object.assign(p, {
-    url: () => until('the coordinator to listen', () => existsSync(file) && p.output.includes('listening') && (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url),
+    url: () =>
+      until(
+        'the coordinator to listen',
+        () =>
+          existsSync(file) &&
+          p.output.includes('listening') &&
+          (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url,
+      ),
   });
 }
 
-const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) => runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
-const steps = (out: string) => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length : 0);
-const accounting = (out: string) => JSON.parse(readFileSync(join(out, 'accounting.json'), 'utf8')) as Record<string, { once: number; never: number; more: number }>;
+const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) =>
+  runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
+const steps = (out: string) =>
+  existsSync(join(out, 'metrics.jsonl'))
+    ? readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"type":"step"')).length
+    : 0;
+const accounting = (out: string) =>
+  JSON.parse(readFileSync(join(out, 'accounting.json'), 'utf8')) as Record<
+    string,
+    { once: number; never: number; more: number }
+  >;
 const EXACTLY_ONCE = { 0: { once: 160, never: 0, more: 0 }, 1: { once: 160, never: 0, more: 0 } };
 
 function tempRun(): string {
   return mkdtempSync(join(tmpdir(), 'dann-dist-'));
 }
 
-test('two trainers finish a run, every source sample used once per epoch; a wrong token is refused and changes nothing', { timeout: 180_000 }, async () => {
+test('two trainers finish a run, every source sample used once per epoch; a wrong token is refused and changes nothing', {
+  timeout: 180_000,
+}, async () => {
   const out = tempRun();
   const c = coordinator(out, ['--min-trainers', '2']);
   const url = await c.url();
-  const status = await (await fetch(url.replace('ws://', 'http://') + '/status')).json() as { step: number; totalSteps: number; trainers: unknown[] };
+  const status = (await (await fetch(url.replace('ws://', 'http://') + '/status')).json()) as {
+    step: number;
+    totalSteps: number;
+    trainers: unknown[];
+  };
   assert.deepEqual([status.step, status.totalSteps, status.trainers.length], [0, 20, 0]);
   assert.match(await (await fetch(url.replace('ws://', 'http://') + '/')).text(), /<title>DANN coordinator<\/title>/);
   const intruder = trainer(url, 'intruder', 'wrong-token');
@@ -56,7 +104,10 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   assert.match(c.output, /\| paper \| dann \| synth -> mnist \|/);
   // The run ends with its label path exported to ONNX and verified against tfjs.
   assert.match(c.output, /ONNX: .*model\.onnx .*onnxruntime vs tfjs on 512 test images/);
-  const sidecar = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { verification: { passed: boolean }; training: { step: number } };
+  const sidecar = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as {
+    verification: { passed: boolean };
+    training: { step: number };
+  };
   assert.equal(sidecar.verification.passed, true);
   assert.equal(sidecar.training.step, 20);
   assert.ok(statSync(join(out, 'model.onnx')).size > 100_000);
@@ -64,12 +115,19 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   rmSync(out, { recursive: true });
 });
 
-test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes and each epoch still uses every sample once', { timeout: 180_000 }, async () => {
+test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes and each epoch still uses every sample once', {
+  timeout: 180_000,
+}, async () => {
   const out = tempRun();
   const c = coordinator(out, ['--min-trainers', '2', '--wire-dtype', 'bf16']);
   const url = await c.url();
   const ts = ['a', 'b', 'c'].map((n) => trainer(url, n));
-  await until('three trainers in a step', () => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":3'));
+  await until(
+    'three trainers in a step',
+    () =>
+      existsSync(join(out, 'metrics.jsonl')) &&
+      readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":3'),
+  );
   ts[1].child.kill('SIGKILL');
   assert.equal(await c.exit, 0, c.output);
   assert.match(c.output, /trainer b left \(disconnected\)/);
@@ -79,12 +137,19 @@ test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes
   rmSync(out, { recursive: true });
 });
 
-test('a stalled trainer (SIGSTOP) misses the step deadline and is dropped; the others finish the run', { timeout: 180_000 }, async () => {
+test('a stalled trainer (SIGSTOP) misses the step deadline and is dropped; the others finish the run', {
+  timeout: 180_000,
+}, async () => {
   const out = tempRun();
   const c = coordinator(out, ['--min-trainers', '1', '--step-timeout', '4000']);
   const url = await c.url();
   const ts = [trainer(url, 'a'), trainer(url, 'b')];
-  await until('both trainers in a step', () => existsSync(join(out, 'metrics.jsonl')) && readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":2'));
+  await until(
+    'both trainers in a step',
+    () =>
+      existsSync(join(out, 'metrics.jsonl')) &&
+      readFileSync(join(out, 'metrics.jsonl'), 'utf8').includes('"trainers":2'),
+  );
   ts[1].child.kill('SIGSTOP');
   await until('the stalled trainer to be dropped', () => /missed the 4000 ms step deadline/.test(c.output), 60_000);
   ts[1].child.kill('SIGKILL');
@@ -94,7 +159,9 @@ test('a stalled trainer (SIGSTOP) misses the step deadline and is dropped; the o
   rmSync(out, { recursive: true });
 });
 
-test('bad frames, NaN and wrong-length gradients, a control-message flood close only that connection; the run is unaffected', { timeout: 180_000 }, async () => {
+test('bad frames, NaN and wrong-length gradients, a control-message flood close only that connection; the run is unaffected', {
+  timeout: 180_000,
+}, async () => {
   const out = tempRun();
   // Attackers join as trainers too, so one honest trainer must be enough to run steps.
   const c = coordinator(out, ['--min-trainers', '1']);
@@ -102,24 +169,40 @@ test('bad frames, NaN and wrong-length gradients, a control-message flood close 
   const honest = trainer(url, 'honest');
   const closes: string[] = [];
   // A client that joins, takes its shard, and answers it with poison; then others that send junk.
-  const attack = (name: string, onAssign: (ws: WebSocket, a: Assign) => void, junk?: Uint8Array | string) => new Promise<void>((resolve) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
-    ws.on('open', () => {
-      ws.send(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' }));
-      if (junk !== undefined) ws.send(junk);
-      if (name === 'flood') for (let i = 0; i < 300; i++) ws.send(encodeFrame({ type: 'checksum', step: 999_999, value: i }));
+  const attack = (name: string, onAssign: (ws: WebSocket, a: Assign) => void, junk?: Uint8Array | string) =>
+    new Promise<void>((resolve) => {
+      const ws = new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
+      ws.on('open', () => {
+        ws.send(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' }));
+        if (junk !== undefined) ws.send(junk);
+        if (name === 'flood')
+          for (let i = 0; i < 300; i++) ws.send(encodeFrame({ type: 'checksum', step: 999_999, value: i }));
+      });
+      ws.on('message', (raw) => {
+        const { message } = decodeFrame(raw as Buffer, { maxPayload: 1 << 26 });
+        if (message.type === 'assign') onAssign(ws, message);
+      });
+      ws.on('close', (code, reason) => {
+        closes.push(`${name}: ${code} ${reason}`);
+        resolve();
+      });
+      ws.on('error', () => {});
     });
-    ws.on('message', (raw) => {
-      const { message } = decodeFrame(raw as Buffer, { maxPayload: 1 << 26 });
-      if (message.type === 'assign') onAssign(ws, message);
-    });
-    ws.on('close', (code, reason) => {
-      closes.push(`${name}: ${code} ${reason}`);
-      resolve();
-    });
-    ws.on('error', () => {});
-  });
-  const gradientOf = (a: Assign, values: Float32Array) => encodeFrame({ type: 'gradient', step: a.step, shard: a.shard, samples: a.source.length, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, values);
+  const gradientOf = (a: Assign, values: Float32Array) =>
+    encodeFrame(
+      {
+        type: 'gradient',
+        step: a.step,
+        shard: a.shard,
+        samples: a.source.length,
+        labelLoss: 1,
+        domainLoss: 1,
+        labelAcc: 0,
+        domainAcc: 0,
+        computeMs: 1,
+      },
+      values,
+    );
   await Promise.all([
     attack('nan', (ws, a) => ws.send(gradientOf(a, new Float32Array(666792).fill(NaN)))),
     attack('short', (ws, a) => ws.send(gradientOf(a, new Float32Array(10)))),
@@ -141,7 +224,9 @@ test('bad frames, NaN and wrong-length gradients, a control-message flood close 
   rmSync(out, { recursive: true });
 });
 
-test('a killed coordinator resumes from its checkpoint and trainers reconnect on their own', { timeout: 240_000 }, async () => {
+test('a killed coordinator resumes from its checkpoint and trainers reconnect on their own', {
+  timeout: 240_000,
+}, async () => {
   const out = tempRun();
   const port = String(20000 + (process.pid % 20000));
   const first = coordinator(out, [], port);
@@ -157,15 +242,30 @@ test('a killed coordinator resumes from its checkpoint and trainers reconnect on
   assert.match(second.output, new RegExp(`resumed from .*checkpoint.bin at step ${saved}`));
   // The audit survives the crash: usage counts come from the checkpoint, redone steps are not repeated.
   assert.deepEqual(accounting(out), EXACTLY_ONCE);
-  const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step: number; epoch: number });
-  assert.deepEqual(logged.filter((l) => l.type === 'step').map((l) => l.step), Array.from({ length: 20 }, (_, i) => i));
-  assert.deepEqual(logged.filter((l) => l.type === 'epoch').map((l) => [l.epoch, l.step]), [[1, 10], [2, 20]], 'one evaluation line per epoch');
+  const logged = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; step: number; epoch: number });
+  assert.deepEqual(
+    logged.filter((l) => l.type === 'step').map((l) => l.step),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  assert.deepEqual(
+    logged.filter((l) => l.type === 'epoch').map((l) => [l.epoch, l.step]),
+    [
+      [1, 10],
+      [2, 20],
+    ],
+    'one evaluation line per epoch',
+  );
   assert.equal(await t.exit, 0);
   assert.match(t.output, /reconnecting in/);
   rmSync(out, { recursive: true });
 });
 
-test('two trainers with batch b each reach the same weights as one trainer with batch 2b; a late joiner stays in sync', { timeout: 240_000 }, async () => {
+test('two trainers with batch b each reach the same weights as one trainer with batch 2b; a late joiner stays in sync', {
+  timeout: 240_000,
+}, async () => {
   const weightsAfter = async (names: string[], lateJoiner = false) => {
     const out = tempRun();
     const c = coordinator(out, ['--min-trainers', String(lateJoiner ? 1 : names.length), '--epochs', '1']);
@@ -189,7 +289,8 @@ test('two trainers with batch b each reach the same weights as one trainer with 
   };
   const two = await weightsAfter(['a', 'b']);
   const one = await weightsAfter(['solo']);
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < one.w.length; i++) {
     diff = Math.max(diff, Math.abs(one.w[i] - two.w[i]));
     scale = Math.max(scale, Math.abs(one.w[i]));
@@ -200,16 +301,37 @@ test('two trainers with batch b each reach the same weights as one trainer with 
   assert.doesNotMatch(late.log, /differ from the coordinator's/);
 });
 
-test('fuzz: thousands of random and mutated frames over many connections never crash the coordinator or poison an average', { timeout: 240_000 }, async () => {
+test('fuzz: thousands of random and mutated frames over many connections never crash the coordinator or poison an average', {
+  timeout: 240_000,
+}, async () => {
   const out = tempRun();
   const c = coordinator(out, ['--min-trainers', '1', '--epochs', '3']);
   const url = await c.url();
   const honest = trainer(url, 'honest');
   let seed = 99;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
-  const hello = encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'fuzz', backend: 'none', device: 'none' });
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  const hello = encodeFrame({
+    type: 'hello',
+    protocol: PROTOCOL_VERSION,
+    name: 'fuzz',
+    backend: 'none',
+    device: 'none',
+  });
   const seeds = [
-    encodeFrame({ type: 'gradient', step: 0, shard: 0, samples: 8, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, new Float32Array(666792)),
+    encodeFrame(
+      {
+        type: 'gradient',
+        step: 0,
+        shard: 0,
+        samples: 8,
+        labelLoss: 1,
+        domainLoss: 1,
+        labelAcc: 0,
+        domainAcc: 0,
+        computeMs: 1,
+      },
+      new Float32Array(666792),
+    ),
     encodeFrame({ type: 'checksum', step: 1, value: 5 }),
     encodeFrame({ type: 'assign', step: 0, shard: 0, epoch: 0, source: [1], target: [1], lambda: 0, seed: 1 }),
     encodeFrame({ type: 'leave', code: 'shutdown' }),
@@ -224,10 +346,12 @@ test('fuzz: thousands of random and mutated frames over many connections never c
         ws.send(hello);
         for (let k = 0; k < 20; k++, sent++) {
           let frame: Uint8Array;
-          if (rand() < 0.3) frame = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
+          if (rand() < 0.3)
+            frame = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
           else {
             frame = seeds[Math.floor(rand() * seeds.length)].slice();
-            for (let m = 0, n = 1 + Math.floor(rand() * 3); m < n; m++) frame[Math.floor(rand() * Math.min(frame.length, 64))] = Math.floor(rand() * 256);
+            for (let m = 0, n = 1 + Math.floor(rand() * 3); m < n; m++)
+              frame[Math.floor(rand() * Math.min(frame.length, 64))] = Math.floor(rand() * 256);
           }
           ws.send(frame);
         }
@@ -243,8 +367,15 @@ test('fuzz: thousands of random and mutated frames over many connections never c
   const once = { once: 160, never: 0, more: 0 };
   assert.deepEqual(accounting(out), { 0: once, 1: once, 2: once });
   assert.doesNotMatch(c.output, /differ from the coordinator's/);
-  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; labelLoss: number; gradNorm: number }).filter((l) => l.type === 'step');
-  assert.ok(lines.every((l) => Number.isFinite(l.labelLoss) && Number.isFinite(l.gradNorm)), 'every applied average is finite');
+  const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; labelLoss: number; gradNorm: number })
+    .filter((l) => l.type === 'step');
+  assert.ok(
+    lines.every((l) => Number.isFinite(l.labelLoss) && Number.isFinite(l.gradNorm)),
+    'every applied average is finite',
+  );
   rmSync(out, { recursive: true });
 });
 
@@ -259,27 +390,41 @@ function selfSigned(dir: string, name: string): { cert: string; key: string } {
   const subject = [{ name: 'commonName', value: `dann test ${name}` }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
-  cert.setExtensions([{ name: 'basicConstraints', cA: true }, { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] }]);
-  cert.sign(forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), forge.md.sha256.create());
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true },
+    { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
+  ]);
+  cert.sign(
+    forge.pki.privateKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+    forge.md.sha256.create(),
+  );
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   writeFileSync(files.cert, forge.pki.certificateToPem(cert));
   writeFileSync(files.key, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   return files;
 }
 
-test('over wss:// with a certificate made here: a trainer that trusts it trains, one with another CA is refused in one sentence; ws:// off loopback needs --insecure', { timeout: 180_000 }, async () => {
+test('over wss:// with a certificate made here: a trainer that trusts it trains, one with another CA is refused in one sentence; ws:// off loopback needs --insecure', {
+  timeout: 180_000,
+}, async () => {
   const out = tempRun();
   const good = selfSigned(out, 'coordinator');
   const other = selfSigned(out, 'stranger');
   const open = runScript(SERVE, ['--host', '0.0.0.0', '--out', out]);
   assert.equal(await open.exit, 1);
-  assert.match(open.output, /refusing to serve ws:\/\/ on 0\.0\.0\.0: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure/);
+  assert.match(
+    open.output,
+    /refusing to serve ws:\/\/ on 0\.0\.0\.0: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure/,
+  );
   const c = coordinator(out, ['--min-trainers', '1', '--epochs', '1', '--tls-cert', good.cert, '--tls-key', good.key]);
   const url = await c.url();
   assert.match(url, /^wss:\/\/127\.0\.0\.1:/);
   const wrong = trainer(url, 'wrong-ca', TOKEN, ['--ca', other.cert]);
   assert.equal(await wrong.exit, 1);
-  assert.match(wrong.output, /error: the coordinator's TLS certificate is not trusted \(.*\); pass --ca with the certificate the coordinator serves or the CA that signed it\./);
+  assert.match(
+    wrong.output,
+    /error: the coordinator's TLS certificate is not trusted \(.*\); pass --ca with the certificate the coordinator serves or the CA that signed it\./,
+  );
   const t = trainer(url, 'trusting', TOKEN, ['--ca', good.cert]);
   assert.equal(await c.exit, 0, c.output);
   assert.equal(await t.exit, 0, t.output);

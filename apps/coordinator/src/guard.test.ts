@@ -8,7 +8,8 @@ import { ConnectionGate, RefusalLog, connectionLimits, openFileLimit, tokenMatch
 
 test('the token check needs the exact bearer token', () => {
   assert.equal(tokenMatches('secret', 'Bearer secret'), true);
-  for (const header of [undefined, '', 'secret', 'Bearer ', 'Bearer secret2', 'bearer secret']) assert.equal(tokenMatches('secret', header), false, String(header));
+  for (const header of [undefined, '', 'secret', 'Bearer ', 'Bearer secret2', 'bearer secret'])
+    assert.equal(tokenMatches('secret', header), false, String(header));
 });
 
 test('connection limits stay below the open-file limit, leaving descriptors for files', () => {
@@ -49,7 +50,10 @@ test('refusals are logged once, then summed up per window', async () => {
   assert.deepEqual(lines, ['refused a connection: 10.0.0.0: wrong or missing token']);
   await new Promise((r) => setTimeout(r, 80));
   assert.equal(lines.length, 2);
-  assert.match(lines[1], /^refused 1000 more connection\(s\) in the last 0.05 s: 999 wrong token \(e.g. 10.0.0.1: wrong or missing token\); 1 bad frame/);
+  assert.match(
+    lines[1],
+    /^refused 1000 more connection\(s\) in the last 0.05 s: 999 wrong token \(e.g. 10.0.0.1: wrong or missing token\); 1 bad frame/,
+  );
   assert.equal(log.total, 1001);
 });
 

@@ -18,7 +18,10 @@ export function tokenMatches(expected: string, header: string | undefined): bool
 export class RateLimit {
   private tokens: number;
   private last = Date.now();
-  constructor(private readonly rate: number, private readonly burst: number) {
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {
     this.tokens = burst;
   }
   take(): boolean {
@@ -34,7 +37,9 @@ export class RateLimit {
 /** This process's soft limit on open files (Node raises it to the hard limit at start), or null if unknown. */
 export function openFileLimit(): number | null {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const soft = Number(line?.split(/\s{2,}/)[1]);
     return Number.isFinite(soft) ? soft : null;
   } catch {
@@ -82,12 +87,14 @@ export class ConnectionGate {
       evict.push(victim);
     };
     if ((this.pendingBy.get(address) ?? 0) >= this.limits.pendingPerAddress) {
-      for (const [k, a] of this.pending) if (a === address) {
-        drop(k);
-        break;
-      }
+      for (const [k, a] of this.pending)
+        if (a === address) {
+          drop(k);
+          break;
+        }
     }
-    while (this.pending.size > 0 && (this.pending.size >= this.limits.pending || this.open >= this.limits.total)) drop(this.pending.keys().next().value!);
+    while (this.pending.size > 0 && (this.pending.size >= this.limits.pending || this.open >= this.limits.total))
+      drop(this.pending.keys().next().value!);
     if (this.open >= this.limits.total) return null;
     this.pending.set(key, address);
     this.pendingBy.set(address, (this.pendingBy.get(address) ?? 0) + 1);
@@ -133,7 +140,10 @@ export class RefusalLog {
   private timer: NodeJS.Timeout | null = null;
   total = 0;
 
-  constructor(private readonly log: (line: string) => void, private readonly windowMs = 10_000) {}
+  constructor(
+    private readonly log: (line: string) => void,
+    private readonly windowMs = 10_000,
+  ) {}
 
   /** `reason` groups refusals (a short code); `detail` is the sentence shown for the first of its kind. */
   refused(reason: string, detail: string): void {

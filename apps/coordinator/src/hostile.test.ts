@@ -10,14 +10,45 @@ import { join } from 'node:path';
 import { runScenario, type ScenarioOptions } from './hostile.ts';
 
 const HOSTILE_JOB = [
-  '--method', 'dann', '--source', 'mnist', '--target', 'mnistm', '--preset', 'paper', '--limit', '1024', '--val-count', '64',
-  '--batch-size', '16', '--epochs', '2', '--eval-limit', '1000', '--lambda-max', '0.1', '--step-timeout', '5000',
+  '--method',
+  'dann',
+  '--source',
+  'mnist',
+  '--target',
+  'mnistm',
+  '--preset',
+  'paper',
+  '--limit',
+  '1024',
+  '--val-count',
+  '64',
+  '--batch-size',
+  '16',
+  '--epochs',
+  '2',
+  '--eval-limit',
+  '1000',
+  '--lambda-max',
+  '0.1',
+  '--step-timeout',
+  '5000',
 ];
 
-test('under random frames, idle connections beyond the file limit, a non-reading peer and a poisoning peer, the coordinator finishes the run as if clean', { timeout: 600_000 }, async () => {
+test('under random frames, idle connections beyond the file limit, a non-reading peer and a poisoning peer, the coordinator finishes the run as if clean', {
+  timeout: 600_000,
+}, async () => {
   const options = (attack: boolean): ScenarioOptions => ({
-    out: mkdtempSync(join(tmpdir(), 'dann-hostile-')), attack, fileLimit: 256, idleConnections: 1000, idleAddresses: 20, fuzzConnections: 60,
-    headerBombs: 20, poisonRejoins: 1, memoryAttackSeconds: 8, job: HOSTILE_JOB, log: (l) => console.log(l),
+    out: mkdtempSync(join(tmpdir(), 'dann-hostile-')),
+    attack,
+    fileLimit: 256,
+    idleConnections: 1000,
+    idleAddresses: 20,
+    fuzzConnections: 60,
+    headerBombs: 20,
+    poisonRejoins: 1,
+    memoryAttackSeconds: 8,
+    job: HOSTILE_JOB,
+    log: (l) => console.log(l),
   });
   const [cleanOptions, hostileOptions] = [options(false), options(true)];
   const clean = await runScenario(cleanOptions);
@@ -29,12 +60,27 @@ test('under random frames, idle connections beyond the file limit, a non-reading
   assert.deepEqual(hostile.trainerExitCodes, [0, 0]);
   // Exactly-once accounting: 1024 - 64 source images per epoch, each in one applied average.
   assert.deepEqual(hostile.accounting, clean.accounting);
-  assert.deepEqual(Object.values(hostile.accounting!).map((e) => [e.never, e.more]), [[0, 0], [0, 0]]);
+  assert.deepEqual(
+    Object.values(hostile.accounting!).map((e) => [e.never, e.more]),
+    [
+      [0, 0],
+      [0, 0],
+    ],
+  );
   // Accuracy within 1 point of the clean run on 1,000 test images per domain.
-  assert.ok(Math.abs(hostile.accuracy!.source - clean.accuracy!.source) <= 0.01, JSON.stringify([clean.accuracy, hostile.accuracy]));
-  assert.ok(Math.abs(hostile.accuracy!.target - clean.accuracy!.target) <= 0.01, JSON.stringify([clean.accuracy, hostile.accuracy]));
+  assert.ok(
+    Math.abs(hostile.accuracy!.source - clean.accuracy!.source) <= 0.01,
+    JSON.stringify([clean.accuracy, hostile.accuracy]),
+  );
+  assert.ok(
+    Math.abs(hostile.accuracy!.target - clean.accuracy!.target) <= 0.01,
+    JSON.stringify([clean.accuracy, hostile.accuracy]),
+  );
   // Memory stays bounded: the non-reading peer gets at most one resync before it is dropped.
-  assert.ok(hostile.peakRssMiB < clean.peakRssMiB + 150, `peak RSS ${hostile.peakRssMiB.toFixed(0)} MiB vs ${clean.peakRssMiB.toFixed(0)} clean`);
+  assert.ok(
+    hostile.peakRssMiB < clean.peakRssMiB + 150,
+    `peak RSS ${hostile.peakRssMiB.toFixed(0)} MiB vs ${clean.peakRssMiB.toFixed(0)} clean`,
+  );
   assert.ok(hostile.memory.closeCode !== null, 'the non-reading peer was dropped');
   // Idle sockets beyond the limits were closed (at once, or at the 10 s deadline).
   assert.equal(hostile.idle.opened + hostile.idle.failedToOpen, 1000);
@@ -42,13 +88,19 @@ test('under random frames, idle connections beyond the file limit, a non-reading
   // The poisoner's shards were recomputed by the honest trainers, then it was dropped (close code 4001), and named.
   assert.ok(hostile.poison.closeCodes.includes(4001), JSON.stringify(hostile.poison));
   assert.match(hostile.output, /trainer poisoner left \(dropped: gradient norm an outlier in 3 consecutive steps\)/);
-  assert.match(hostile.output, /trainer poisoner's gradient norm .* is over 3 x the median .*; the others recompute its shard/);
+  assert.match(
+    hostile.output,
+    /trainer poisoner's gradient norm .* is over 3 x the median .*; the others recompute its shard/,
+  );
   assert.equal(hostile.bombs.refused, hostile.bombs.sent);
   // Floods of refusals are summed up, not one line each; the token is never written; the log is owner-only.
   assert.ok(hostile.refusedLines < 60, `${hostile.refusedLines} refusal lines`);
   assert.equal(hostile.tokenInLog, false);
   assert.equal(hostile.logMode, 0o600);
   // Checkpoints by time: one was written mid-run although --checkpoint-every was never reached.
-  assert.ok(hostile.checkpointSteps.some((step) => step > 0 && step < hostile.steps), `checkpoints seen at steps ${hostile.checkpointSteps}`);
+  assert.ok(
+    hostile.checkpointSteps.some((step) => step > 0 && step < hostile.steps),
+    `checkpoints seen at steps ${hostile.checkpointSteps}`,
+  );
   for (const o of [cleanOptions, hostileOptions]) rmSync(o.out, { recursive: true });
 });

@@ -76,7 +76,8 @@ function authed(url: string): WebSocket {
   return new WebSocket(url, { headers: { authorization: `Bearer ${TOKEN}` }, perMessageDeflate: false });
 }
 
-const hello = (name: string) => encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' });
+const hello = (name: string) =>
+  encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' });
 
 /** Runs the scenario; resolves when the coordinator and the honest trainers have exited. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
@@ -85,26 +86,60 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   const tokenFile = join(o.out, 'token.secret');
   writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
   const coordinator = run('bash', [
-    '-c', `ulimit -n ${o.fileLimit} && exec "$0" "$@"`, process.execPath, '--import', 'tsx', SERVE,
-    ...o.job, '--port', '0', '--token-file', tokenFile, '--out', o.out, '--min-trainers', '2', '--checkpoint-every', '100000', '--checkpoint-seconds', '2',
+    '-c',
+    `ulimit -n ${o.fileLimit} && exec "$0" "$@"`,
+    process.execPath,
+    '--import',
+    'tsx',
+    SERVE,
+    ...o.job,
+    '--port',
+    '0',
+    '--token-file',
+    tokenFile,
+    '--out',
+    o.out,
+    '--min-trainers',
+    '2',
+    '--checkpoint-every',
+    '100000',
+    '--checkpoint-seconds',
+    '2',
   ]);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(coordinator.child.pid!))), 100);
   let done = false;
   void coordinator.exit.then(() => (done = true));
   const info = join(o.out, 'coordinator.json');
-  const url = await until('the coordinator to listen', () => done ? 'exited' : existsSync(info) && coordinator.output.includes('listening') && (JSON.parse(readFileSync(info, 'utf8')) as { url: string }).url);
+  const url = await until('the coordinator to listen', () =>
+    done
+      ? 'exited'
+      : existsSync(info) &&
+        coordinator.output.includes('listening') &&
+        (JSON.parse(readFileSync(info, 'utf8')) as { url: string }).url,
+  );
   if (url === 'exited') throw new Error(`the coordinator exited before listening:\n${coordinator.output}`);
   const http = url.replace('ws://', 'http://');
   const port = Number(new URL(http).port);
-  const honest = ['honest-a', 'honest-b'].map((name) => runScript(START, ['--coordinator', url, '--name', name, '--backend', 'wasm'], { DANN_TOKEN: TOKEN }));
+  const honest = ['honest-a', 'honest-b'].map((name) =>
+    runScript(START, ['--coordinator', url, '--name', name, '--backend', 'wasm'], { DANN_TOKEN: TOKEN }),
+  );
   const metrics = join(o.out, 'metrics.jsonl');
-  const stepsDone = () => (existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter((l) => l.includes('"type":"step"')).length : 0);
+  const stepsDone = () =>
+    existsSync(metrics)
+      ? readFileSync(metrics, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"type":"step"')).length
+      : 0;
   await until('two honest trainers in a step', () => done || stepsDone() >= 2, 180_000);
 
   const report = {
-    idle: { opened: 0, closedByCoordinator: 0, failedToOpen: 0 }, fuzz: { frames: 0, closes: 0 }, bombs: { sent: 0, refused: 0 },
-    memory: { checksums: 0, closeCode: null as number | null }, poison: { joins: 0, gradients: 0, closeCodes: [] as number[] }, statusMaxMs: 0,
+    idle: { opened: 0, closedByCoordinator: 0, failedToOpen: 0 },
+    fuzz: { frames: 0, closes: 0 },
+    bombs: { sent: 0, refused: 0 },
+    memory: { checksums: 0, closeCode: null as number | null },
+    poison: { joins: 0, gradients: 0, closeCodes: [] as number[] },
+    statusMaxMs: 0,
   };
   const checkpointSteps = new Set<number>();
   const watchCheckpoint = setInterval(() => {
@@ -125,7 +160,9 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   }, 250);
   const idleSockets: Socket[] = [];
   if (o.attack) {
-    log(`attacking: ${o.idleConnections} idle connections, ${o.fuzzConnections * 20} fuzz frames, ${o.headerBombs} header bombs, a non-reading peer, a poisoning peer`);
+    log(
+      `attacking: ${o.idleConnections} idle connections, ${o.fuzzConnections * 20} fuzz frames, ${o.headerBombs} header bombs, a non-reading peer, a poisoning peer`,
+    );
     await Promise.all([
       idleAttack(port, o, report.idle, idleSockets),
       fuzzAttack(url, o.fuzzConnections, report.fuzz),
@@ -145,13 +182,20 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   const row = /\|\s*([0-9.]+)\s*\|\s*([0-9.]+)\s*\|\s*$/m.exec(read('results.md'));
   const lines = coordinator.output.split('\n').filter(Boolean);
   return {
-    exitCode, trainerExitCodes, seconds: (Date.now() - t0) / 1000,
+    exitCode,
+    trainerExitCodes,
+    seconds: (Date.now() - t0) / 1000,
     accuracy: row ? { source: Number(row[1]), target: Number(row[2]) } : null,
     accounting: read('accounting.json') ? JSON.parse(read('accounting.json')) : null,
-    peakRssMiB: peak / 1024, steps: stepsDone(), checkpointSteps: [...checkpointSteps].sort((a, b) => a - b),
-    coordinatorLines: lines.length, refusedLines: lines.filter((l) => l.includes('refused')).length,
-    tokenInLog: read('coordinator.log').includes(TOKEN) || coordinator.output.includes(TOKEN), logMode: statSync(join(o.out, 'coordinator.log')).mode & 0o777,
-    ...report, output: coordinator.output,
+    peakRssMiB: peak / 1024,
+    steps: stepsDone(),
+    checkpointSteps: [...checkpointSteps].sort((a, b) => a - b),
+    coordinatorLines: lines.length,
+    refusedLines: lines.filter((l) => l.includes('refused')).length,
+    tokenInLog: read('coordinator.log').includes(TOKEN) || coordinator.output.includes(TOKEN),
+    logMode: statSync(join(o.out, 'coordinator.log')).mode & 0o777,
+    ...report,
+    output: coordinator.output,
   };
 }
 
@@ -159,19 +203,25 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
 async function idleAttack(port: number, o: ScenarioOptions, r: ScenarioReport['idle'], keep: Socket[]): Promise<void> {
   const batch = 200;
   for (let i = 0; i < o.idleConnections; i += batch) {
-    await Promise.all(Array.from({ length: Math.min(batch, o.idleConnections - i) }, (_, k) => new Promise<void>((resolve) => {
-      const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.0.${2 + ((i + k) % o.idleAddresses)}` });
-      keep.push(s);
-      s.on('connect', () => {
-        r.opened++;
-        resolve();
-      });
-      s.on('close', () => r.closedByCoordinator++);
-      s.on('error', () => {
-        r.failedToOpen++;
-        resolve();
-      });
-    })));
+    await Promise.all(
+      Array.from(
+        { length: Math.min(batch, o.idleConnections - i) },
+        (_, k) =>
+          new Promise<void>((resolve) => {
+            const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.0.${2 + ((i + k) % o.idleAddresses)}` });
+            keep.push(s);
+            s.on('connect', () => {
+              r.opened++;
+              resolve();
+            });
+            s.on('close', () => r.closedByCoordinator++);
+            s.on('error', () => {
+              r.failedToOpen++;
+              resolve();
+            });
+          }),
+      ),
+    );
   }
   await sleep(12_000); // past the coordinator's 10 s deadline for unauthenticated sockets
 }
@@ -184,7 +234,20 @@ async function fuzzAttack(url: string, connections: number, r: ScenarioReport['f
   const unaligned = encodeFrame({ type: 'state', step: 0, epoch: 0, optimizerStep: 0, sizes: [1] }, Float32Array.of(1));
   const seeds = [
     unaligned,
-    encodeFrame({ type: 'gradient', step: 0, shard: 0, samples: 8, labelLoss: 1, domainLoss: 1, labelAcc: 0, domainAcc: 0, computeMs: 1 }, new Float32Array(64)),
+    encodeFrame(
+      {
+        type: 'gradient',
+        step: 0,
+        shard: 0,
+        samples: 8,
+        labelLoss: 1,
+        domainLoss: 1,
+        labelAcc: 0,
+        domainAcc: 0,
+        computeMs: 1,
+      },
+      new Float32Array(64),
+    ),
     encodeFrame({ type: 'checksum', step: 1, value: 5 }),
     encodeFrame({ type: 'assign', step: 0, shard: 0, epoch: 0, source: [1], target: [1], lambda: 0, seed: 1 }),
     hello('fuzz'),
@@ -197,10 +260,12 @@ async function fuzzAttack(url: string, connections: number, r: ScenarioReport['f
         else ws.send(hello(`fuzz-${c}`));
         for (let k = 0; k < 20; k++, r.frames++) {
           let frame: Uint8Array;
-          if (rand() < 0.3) frame = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
+          if (rand() < 0.3)
+            frame = Uint8Array.from({ length: Math.floor(rand() * 200) }, () => Math.floor(rand() * 256));
           else {
             frame = seeds[Math.floor(rand() * seeds.length)].slice();
-            for (let m = 0, n = Math.floor(rand() * 3); m < n; m++) frame[Math.floor(rand() * frame.length)] = Math.floor(rand() * 256);
+            for (let m = 0, n = Math.floor(rand() * 3); m < n; m++)
+              frame[Math.floor(rand() * frame.length)] = Math.floor(rand() * 256);
           }
           ws.send(frame);
         }
@@ -234,27 +299,35 @@ async function bombAttack(url: string, count: number, r: ScenarioReport['bombs']
   view.setUint8(4, 1);
   view.setUint32(8, header.length, true);
   frame.set(header, 16);
-  await Promise.all(Array.from({ length: count }, () => new Promise<void>((resolve) => {
-    const ws = authed(url);
-    ws.on('open', () => {
-      ws.send(frame);
-      r.sent++;
-    });
-    ws.on('close', (code) => {
-      if (code === 1008) r.refused++;
-      resolve();
-    });
-    ws.on('error', () => resolve());
-  })));
+  await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<void>((resolve) => {
+          const ws = authed(url);
+          ws.on('open', () => {
+            ws.send(frame);
+            r.sent++;
+          });
+          ws.on('close', (code) => {
+            if (code === 1008) r.refused++;
+            resolve();
+          });
+          ws.on('error', () => resolve());
+        }),
+    ),
+  );
 }
 
 /** Joins, stops reading, and sends a wrong checksum for the current step 40 times a second. */
 async function memoryAttack(url: string, http: string, seconds: number, r: ScenarioReport['memory']): Promise<void> {
   const ws = authed(url);
-  const closed = new Promise<void>((resolve) => ws.on('close', (code) => {
-    r.closeCode = code;
-    resolve();
-  }));
+  const closed = new Promise<void>((resolve) =>
+    ws.on('close', (code) => {
+      r.closeCode = code;
+      resolve();
+    }),
+  );
   ws.on('error', () => {});
   await new Promise((resolve) => {
     ws.on('open', resolve);
@@ -271,7 +344,8 @@ async function memoryAttack(url: string, http: string, seconds: number, r: Scena
     } catch {
       break;
     }
-    for (let i = 0; i < 10 && ws.readyState === ws.OPEN; i++, r.checksums++) ws.send(encodeFrame({ type: 'checksum', step, value: 12345 + i }));
+    for (let i = 0; i < 10 && ws.readyState === ws.OPEN; i++, r.checksums++)
+      ws.send(encodeFrame({ type: 'checksum', step, value: 12345 + i }));
     await sleep(250);
   }
   ws.terminate();
@@ -279,7 +353,12 @@ async function memoryAttack(url: string, http: string, seconds: number, r: Scena
 }
 
 /** Answers every shard with the last averaged gradient x -1e6; joins again (up to `rejoins` times) when dropped. */
-async function poisonAttack(url: string, rejoins: number, r: ScenarioReport['poison'], finished: () => boolean): Promise<void> {
+async function poisonAttack(
+  url: string,
+  rejoins: number,
+  r: ScenarioReport['poison'],
+  finished: () => boolean,
+): Promise<void> {
   for (let join = 0; join <= rejoins && !finished(); join++) {
     r.joins++;
     await new Promise<void>((resolve) => {
@@ -299,7 +378,22 @@ async function poisonAttack(url: string, rejoins: number, r: ScenarioReport['poi
         if (m.type === 'assign' && last) {
           const poison = Float32Array.from(last, (x) => x * -1e6);
           r.gradients++;
-          ws.send(encodeFrame({ type: 'gradient', step: m.step, shard: m.shard, samples: m.source.length, labelLoss: 0.1, domainLoss: 0.7, labelAcc: 1, domainAcc: 0.5, computeMs: 5 }, poison));
+          ws.send(
+            encodeFrame(
+              {
+                type: 'gradient',
+                step: m.step,
+                shard: m.shard,
+                samples: m.source.length,
+                labelLoss: 0.1,
+                domainLoss: 0.7,
+                labelAcc: 1,
+                domainAcc: 0.5,
+                computeMs: 5,
+              },
+              poison,
+            ),
+          );
         }
       });
       ws.on('close', (code) => {

@@ -28,7 +28,13 @@ export class StepRound {
   private readonly retries = new Set<number>();
   private nextId = 0;
 
-  constructor(readonly step: number, readonly source: Uint32Array, readonly target: Uint32Array, trainers: readonly number[], readonly paramCount: number) {
+  constructor(
+    readonly step: number,
+    readonly source: Uint32Array,
+    readonly target: Uint32Array,
+    trainers: readonly number[],
+    readonly paramCount: number,
+  ) {
     if (trainers.length === 0) throw new Error('a step needs at least one trainer.');
     this.plan(source, target, trainers);
   }
@@ -37,7 +43,12 @@ export class StepRound {
     const made: Shard[] = [];
     const world = Math.min(trainers.length, source.length);
     for (let r = 0; r < world; r++) {
-      const shard = { id: this.nextId++, trainer: trainers[r], source: splitBatch(source, r, world), target: splitBatch(target, r, world) };
+      const shard = {
+        id: this.nextId++,
+        trainer: trainers[r],
+        source: splitBatch(source, r, world),
+        target: splitBatch(target, r, world),
+      };
       this.shards.set(shard.id, shard);
       made.push(shard);
     }
@@ -64,11 +75,15 @@ export class StepRound {
    */
   receive(shardId: number, trainer: number, samples: number, gradient: Float32Array): string | null {
     const shard = this.shards.get(shardId);
-    if (!shard || shard.trainer !== trainer) return `shard ${shardId} of step ${this.step} is not assigned to trainer ${trainer}.`;
+    if (!shard || shard.trainer !== trainer)
+      return `shard ${shardId} of step ${this.step} is not assigned to trainer ${trainer}.`;
     if (this.received.has(shardId)) return `shard ${shardId} of step ${this.step} was already answered.`;
-    if (samples !== shard.source.length) return `shard ${shardId} has ${shard.source.length} samples, the gradient claims ${samples}.`;
-    if (gradient.length !== this.paramCount) return `the gradient has ${gradient.length} values, the model ${this.paramCount}.`;
-    for (let i = 0; i < gradient.length; i++) if (!Number.isFinite(gradient[i])) return `the gradient holds a non-finite value at ${i}.`;
+    if (samples !== shard.source.length)
+      return `shard ${shardId} has ${shard.source.length} samples, the gradient claims ${samples}.`;
+    if (gradient.length !== this.paramCount)
+      return `the gradient has ${gradient.length} values, the model ${this.paramCount}.`;
+    for (let i = 0; i < gradient.length; i++)
+      if (!Number.isFinite(gradient[i])) return `the gradient holds a non-finite value at ${i}.`;
     this.received.set(shardId, { samples, gradient });
     return null;
   }
@@ -81,7 +96,8 @@ export class StepRound {
     const orphans = this.shardsOf(trainer);
     for (const s of orphans) this.shards.delete(s.id);
     if (orphans.length === 0) return [];
-    if (live.length === 0) throw new Error(`step ${this.step}: no trainer left to take over trainer ${trainer}'s shards.`);
+    if (live.length === 0)
+      throw new Error(`step ${this.step}: no trainer left to take over trainer ${trainer}'s shards.`);
     return orphans.flatMap((s) => this.plan(s.source, s.target, live));
   }
 
@@ -101,7 +117,8 @@ export class StepRound {
   /** Discards an answered shard's gradient and splits its samples over `live` trainers; returns the new shards. */
   reject(shardId: number, live: readonly number[]): Shard[] {
     const shard = this.shards.get(shardId);
-    if (!shard || !this.received.has(shardId)) throw new Error(`shard ${shardId} of step ${this.step} has no answer to reject.`);
+    if (!shard || !this.received.has(shardId))
+      throw new Error(`shard ${shardId} of step ${this.step} has no answer to reject.`);
     if (live.length === 0) throw new Error(`step ${this.step}: no trainer left to recompute shard ${shardId}.`);
     this.shards.delete(shardId);
     this.received.delete(shardId);
@@ -114,11 +131,27 @@ export class StepRound {
    * The shard gradients combined by `rule` (aggregate.ts), in shard order; `clipped` names the
    * trainers whose gradient norm was bounded.
    */
-  average(rule: Aggregate = 'mean', clipFactor = DEFAULT_CLIP_FACTOR): { gradient: Float32Array; samples: number; rule: Aggregate; clipped: { trainer: number; norm: number; bound: number }[] } {
+  average(
+    rule: Aggregate = 'mean',
+    clipFactor = DEFAULT_CLIP_FACTOR,
+  ): {
+    gradient: Float32Array;
+    samples: number;
+    rule: Aggregate;
+    clipped: { trainer: number; norm: number; bound: number }[];
+  } {
     if (!this.complete) throw new Error(`step ${this.step} still waits for ${this.pending.length} shard(s).`);
     const ids = [...this.received.keys()].sort((a, b) => a - b);
-    const result = aggregate(ids.map((id) => this.received.get(id)!), rule, clipFactor);
-    const clipped = result.clipped.map((c) => ({ trainer: this.shards.get(ids[c.index])!.trainer, norm: c.norm, bound: c.bound }));
+    const result = aggregate(
+      ids.map((id) => this.received.get(id)!),
+      rule,
+      clipFactor,
+    );
+    const clipped = result.clipped.map((c) => ({
+      trainer: this.shards.get(ids[c.index])!.trainer,
+      norm: c.norm,
+      bound: c.bound,
+    }));
     return { gradient: result.gradient, samples: result.samples, rule: result.rule, clipped };
   }
 

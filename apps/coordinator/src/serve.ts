@@ -8,7 +8,19 @@ import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DATASETS, loadDataset, sliceSet, writeFileAtomic, type DatasetName } from '@dann/data';
 import {
-  METHODS, OPTIMIZERS, PRESET_NAMES, DannNetwork, architectureOf, evaluate, exportOnnx, selectBackend, verificationImages, type Evaluation, type Method, type OptimizerKind, type PresetName,
+  METHODS,
+  OPTIMIZERS,
+  PRESET_NAMES,
+  DannNetwork,
+  architectureOf,
+  evaluate,
+  exportOnnx,
+  selectBackend,
+  verificationImages,
+  type Evaluation,
+  type Method,
+  type OptimizerKind,
+  type PresetName,
 } from '@dann/models';
 import { nonNegative, oneOf, parseCommand, positiveInt, readTokenFile, runMain } from '@dann/cli';
 import { decodeFrame, ProtocolError, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
@@ -27,14 +39,19 @@ const TRAINER_HEADER_BYTES = 1 << 16;
 const command = {
   name: 'serve',
   summary: 'Runs the coordinator of a synchronous distributed training run; trainers connect with trainer:start.',
-  usage: 'npx nx run coordinator:serve -- --method dann --source synth --target mnist --epochs 5 --min-trainers 2 --out runs/NAME',
+  usage:
+    'npx nx run coordinator:serve -- --method dann --source synth --target mnist --epochs 5 --min-trainers 2 --out runs/NAME',
   options: {
     method: { type: 'string', description: METHODS.join(' | '), default: 'dann' },
     source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
     target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
     preset: { type: 'string', description: PRESET_NAMES.join(' | '), default: 'paper' },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
-    'batch-size': { type: 'string', description: 'global source batch per step, split over the trainers', default: '64' },
+    'batch-size': {
+      type: 'string',
+      description: 'global source batch per step, split over the trainers',
+      default: '64',
+    },
     optimizer: { type: 'string', description: OPTIMIZERS.join(' | '), default: 'adam' },
     lr: { type: 'string', description: 'initial learning rate (paper schedule)', default: '0.0005' },
     'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule', default: '1' },
@@ -44,20 +61,64 @@ const command = {
     'val-count': { type: 'string', description: 'source training images held out for validation', default: '1000' },
     'eval-limit': { type: 'string', description: 'test images per domain in the final table', default: '2000' },
     'min-trainers': { type: 'string', description: 'trainers needed before steps run', default: '1' },
-    'step-timeout': { type: 'string', description: 'ms a trainer may take for its shard before it is dropped', default: '60000' },
+    'step-timeout': {
+      type: 'string',
+      description: 'ms a trainer may take for its shard before it is dropped',
+      default: '60000',
+    },
     'checkpoint-every': { type: 'string', description: 'steps between checkpoints', default: '50' },
-    'checkpoint-seconds': { type: 'string', description: 'also checkpoint when this many seconds passed since the last one (0 = off)', default: '60' },
-    aggregate: { type: 'string', description: `how shard gradients are combined: ${AGGREGATES.join(' | ')} (median/trimmed-mean need 3+ trainers)`, default: 'clipped-mean' },
-    'clip-factor': { type: 'string', description: 'a shard gradient whose norm exceeds this many times the step\'s median is recomputed by the other trainers', default: String(DEFAULT_CLIP_FACTOR) },
-    'max-outlier-steps': { type: 'string', description: 'drop a trainer whose gradient is an outlier in this many consecutive steps (0 = never)', default: '3' },
-    'max-connections': { type: 'string', description: 'open sockets at most (kept below the open-file limit)', default: '1024' },
-    'wire-dtype': { type: 'string', description: `gradient encoding on the wire: ${WIRE_DTYPES.join(' | ')}`, default: 'f32' },
-    host: { type: 'string', description: 'address to bind (other than loopback only with TLS, or --insecure)', default: '127.0.0.1' },
-    'tls-cert': { type: 'string', description: 'PEM certificate (chain): serve wss:// and https:// (trainers pass --ca when it is not publicly trusted)' },
+    'checkpoint-seconds': {
+      type: 'string',
+      description: 'also checkpoint when this many seconds passed since the last one (0 = off)',
+      default: '60',
+    },
+    aggregate: {
+      type: 'string',
+      description: `how shard gradients are combined: ${AGGREGATES.join(' | ')} (median/trimmed-mean need 3+ trainers)`,
+      default: 'clipped-mean',
+    },
+    'clip-factor': {
+      type: 'string',
+      description:
+        "a shard gradient whose norm exceeds this many times the step's median is recomputed by the other trainers",
+      default: String(DEFAULT_CLIP_FACTOR),
+    },
+    'max-outlier-steps': {
+      type: 'string',
+      description: 'drop a trainer whose gradient is an outlier in this many consecutive steps (0 = never)',
+      default: '3',
+    },
+    'max-connections': {
+      type: 'string',
+      description: 'open sockets at most (kept below the open-file limit)',
+      default: '1024',
+    },
+    'wire-dtype': {
+      type: 'string',
+      description: `gradient encoding on the wire: ${WIRE_DTYPES.join(' | ')}`,
+      default: 'f32',
+    },
+    host: {
+      type: 'string',
+      description: 'address to bind (other than loopback only with TLS, or --insecure)',
+      default: '127.0.0.1',
+    },
+    'tls-cert': {
+      type: 'string',
+      description:
+        'PEM certificate (chain): serve wss:// and https:// (trainers pass --ca when it is not publicly trusted)',
+    },
     'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
-    insecure: { type: 'boolean', description: 'serve ws:// on a non-loopback --host: the token and gradients cross the network in clear text' },
+    insecure: {
+      type: 'boolean',
+      description: 'serve ws:// on a non-loopback --host: the token and gradients cross the network in clear text',
+    },
     port: { type: 'string', description: 'port (0 = any free port)', default: '8765' },
-    token: { type: 'string', description: 'token trainers must present (visible in ps: prefer --token-file or $DANN_TOKEN; default: a random one written to OUT/token)' },
+    token: {
+      type: 'string',
+      description:
+        'token trainers must present (visible in ps: prefer --token-file or $DANN_TOKEN; default: a random one written to OUT/token)',
+    },
     'token-file': { type: 'string', description: 'read the token from this file' },
     resume: { type: 'boolean', description: 'continue from OUT/checkpoint.bin' },
     out: { type: 'string', description: 'run directory', default: 'runs/distributed' },
@@ -94,7 +155,8 @@ runMain(async () => {
     console.log(line);
     logFile.append(`${new Date().toISOString()} ${line}\n`);
   };
-  const source = dataset('source', v.source), target = dataset('target', v.target);
+  const source = dataset('source', v.source),
+    target = dataset('target', v.target);
   const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
   const valCount = nonNegative('val-count', v['val-count']);
   const sourceAll = loadDataset(source, 'train', { limit, log });
@@ -102,10 +164,19 @@ runMain(async () => {
   const val = Math.min(valCount, Math.floor(sourceAll.count / 5));
   const spec: RunSpec = {
     train: {
-      preset: oneOf('preset', v.preset, PRESET_NAMES) as PresetName, method: oneOf('method', v.method, METHODS) as Method,
-      epochs: positiveInt('epochs', v.epochs), batchSize: positiveInt('batch-size', v['batch-size']),
-      optimizer: { kind: oneOf('optimizer', v.optimizer, OPTIMIZERS) as OptimizerKind, clipNorm: nonNegative('clip-norm', v['clip-norm']) },
-      lr: nonNegative('lr', v.lr), lrSchedule: 'paper', lambdaMax: nonNegative('lambda-max', v['lambda-max']), lambdaGamma: 10, domainWeight: 1,
+      preset: oneOf('preset', v.preset, PRESET_NAMES) as PresetName,
+      method: oneOf('method', v.method, METHODS) as Method,
+      epochs: positiveInt('epochs', v.epochs),
+      batchSize: positiveInt('batch-size', v['batch-size']),
+      optimizer: {
+        kind: oneOf('optimizer', v.optimizer, OPTIMIZERS) as OptimizerKind,
+        clipNorm: nonNegative('clip-norm', v['clip-norm']),
+      },
+      lr: nonNegative('lr', v.lr),
+      lrSchedule: 'paper',
+      lambdaMax: nonNegative('lambda-max', v['lambda-max']),
+      lambdaGamma: 10,
+      domainWeight: 1,
       seed: positiveInt('seed', v.seed),
     },
     data: { source, target, limit, valCount: val },
@@ -121,12 +192,23 @@ runMain(async () => {
   const metrics = new AppendLog(metricsFile, log);
   const aggregate = oneOf('aggregate', v.aggregate, AGGREGATES) as Aggregate;
   const clipFactor = nonNegative('clip-factor', v['clip-factor']);
-  if (clipFactor < 1) throw new Error(`--clip-factor must be at least 1 (a median shard would be an outlier), got ${v['clip-factor']}.`);
+  if (clipFactor < 1)
+    throw new Error(`--clip-factor must be at least 1 (a median shard would be an outlier), got ${v['clip-factor']}.`);
   const coordinator = new Coordinator({
-    spec, counts: { source: sourceAll.count - val, target: targetAll.count }, minTrainers: positiveInt('min-trainers', v['min-trainers']),
-    stepTimeoutMs, checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']), checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
-    aggregate, clipFactor, maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
-    resyncIntervalMs: 10_000, wireDtype, out, resume: Boolean(v.resume), log,
+    spec,
+    counts: { source: sourceAll.count - val, target: targetAll.count },
+    minTrainers: positiveInt('min-trainers', v['min-trainers']),
+    stepTimeoutMs,
+    checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']),
+    checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
+    aggregate,
+    clipFactor,
+    maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
+    resyncIntervalMs: 10_000,
+    wireDtype,
+    out,
+    resume: Boolean(v.resume),
+    log,
     onDone: () => finished(),
     onStep: (m) => {
       metrics.append(JSON.stringify({ type: 'step', ...m }) + '\n');
@@ -143,7 +225,12 @@ runMain(async () => {
   const evaluated: { latest?: { step: number; source: Evaluation; target: Evaluation } } = {};
   const evaluateReplica = (step: number) => {
     const net = new DannNetwork(architectureOf(spec.train), coordinator.weights);
-    const result = { step, source: evaluate(net, sourceTest), target: evaluate(net, targetTest), val: sourceVal.count ? evaluate(net, sourceVal) : null };
+    const result = {
+      step,
+      source: evaluate(net, sourceTest),
+      target: evaluate(net, targetTest),
+      val: sourceVal.count ? evaluate(net, sourceVal) : null,
+    };
     net.dispose();
     evaluated.latest = result;
     return result;
@@ -151,16 +238,33 @@ runMain(async () => {
   function evaluateEpoch(step: number): void {
     const e = evaluateReplica(step);
     const epoch = step / coordinator.plan.stepsPerEpoch;
-    metrics.append(JSON.stringify({
-      type: 'epoch', epoch, step, sourceValLoss: e.val?.loss ?? null, sourceValAcc: e.val?.accuracy ?? null, sourceTestAcc: e.source.accuracy, targetTestAcc: e.target.accuracy,
-    }) + '\n');
-    log(`epoch ${epoch}/${spec.train.epochs}: source test ${e.source.accuracy.toFixed(4)}, target test ${e.target.accuracy.toFixed(4)}${e.val ? `, source val ${e.val.accuracy.toFixed(4)}` : ''}`);
+    metrics.append(
+      JSON.stringify({
+        type: 'epoch',
+        epoch,
+        step,
+        sourceValLoss: e.val?.loss ?? null,
+        sourceValAcc: e.val?.accuracy ?? null,
+        sourceTestAcc: e.source.accuracy,
+        targetTestAcc: e.target.accuracy,
+      }) + '\n',
+    );
+    log(
+      `epoch ${epoch}/${spec.train.epochs}: source test ${e.source.accuracy.toFixed(4)}, target test ${e.target.accuracy.toFixed(4)}${e.val ? `, source val ${e.val.accuracy.toFixed(4)}` : ''}`,
+    );
   }
   if (v.resume) {
     const dropped = dropReplayedMetrics(metricsFile, coordinator.step);
     if (dropped) log(`metrics.jsonl: dropped ${dropped} line(s) of steps after the checkpoint; they are redone`);
   }
-  writeFileSync(join(out, 'config.json'), JSON.stringify({ options: { source, target, method: spec.train.method }, train: spec.train, data: spec.data, distributed: true }, null, 2) + '\n');
+  writeFileSync(
+    join(out, 'config.json'),
+    JSON.stringify(
+      { options: { source, target, method: spec.train.method }, train: spec.train, data: spec.data, distributed: true },
+      null,
+      2,
+    ) + '\n',
+  );
 
   // Largest frame a trainer may send: a gradient (header + one float per parameter) with room to spare.
   const maxPayload = coordinator.paramCount * 4 + (1 << 20);
@@ -168,15 +272,28 @@ runMain(async () => {
   const maxBuffered = 2 * coordinator.paramCount * 12 + (16 << 20);
   const gate = new ConnectionGate(connectionLimits(positiveInt('max-connections', v['max-connections'])));
   const refusals = new RefusalLog(log);
-  const limits = { headersTimeout: UPGRADE_DEADLINE_MS, requestTimeout: UPGRADE_DEADLINE_MS, connectionsCheckingInterval: 1000 };
+  const limits = {
+    headersTimeout: UPGRADE_DEADLINE_MS,
+    requestTimeout: UPGRADE_DEADLINE_MS,
+    connectionsCheckingInterval: 1000,
+  };
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && req.url === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        step: coordinator.step, totalSteps: coordinator.totalSteps, epoch: coordinator.epoch, done: coordinator.done,
-        trainers: coordinator.trainers(), removed: coordinator.removed, aggregate, connections: { ...gate.counts, refused: refusals.total },
-        metrics: coordinator.metrics.slice(-500), epochs: coordinator.epochsExactlyOnce(),
-      }));
+      res.end(
+        JSON.stringify({
+          step: coordinator.step,
+          totalSteps: coordinator.totalSteps,
+          epoch: coordinator.epoch,
+          done: coordinator.done,
+          trainers: coordinator.trainers(),
+          removed: coordinator.removed,
+          aggregate,
+          connections: { ...gate.counts, refused: refusals.total },
+          metrics: coordinator.metrics.slice(-500),
+          epochs: coordinator.epochsExactlyOnce(),
+        }),
+      );
     } else if (req.method === 'GET' && (req.url === '/' || req.url === '/index.html')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(statusPage());
@@ -184,7 +301,9 @@ runMain(async () => {
       res.writeHead(404).end();
     }
   };
-  const server = tls ? createHttpsServer({ ...limits, ...tls, handshakeTimeout: UPGRADE_DEADLINE_MS }, handler) : createHttpServer(limits, handler);
+  const server = tls
+    ? createHttpsServer({ ...limits, ...tls, handshakeTimeout: UPGRADE_DEADLINE_MS }, handler)
+    : createHttpServer(limits, handler);
   // Sockets idle before they upgrade (or between HTTP requests) are closed; ws clears this on upgrade.
   server.timeout = UPGRADE_DEADLINE_MS;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload });
@@ -197,11 +316,17 @@ runMain(async () => {
     const key = `${address}:${socket.remotePort}`;
     const evict = gate.admit(key, address);
     if (evict === null) {
-      refusals.refused('over the connection limit', `${address}: ${gate.limits.total} trainers and pages are connected already`);
+      refusals.refused(
+        'over the connection limit',
+        `${address}: ${gate.limits.total} trainers and pages are connected already`,
+      );
       return void socket.destroy();
     }
     for (const victim of evict) {
-      refusals.refused('evicted while idle', `${victim}: closed an unauthenticated socket to make room (${gate.limits.pending} at most, ${gate.limits.pendingPerAddress} per address)`);
+      refusals.refused(
+        'evicted while idle',
+        `${victim}: closed an unauthenticated socket to make room (${gate.limits.pending} at most, ${gate.limits.pendingPerAddress} per address)`,
+      );
       sockets.get(victim)?.destroy();
       sockets.delete(victim);
     }
@@ -230,7 +355,9 @@ runMain(async () => {
       send: (b: Uint8Array) => {
         if (ws.readyState !== ws.OPEN) return;
         if (ws.bufferedAmount + b.length > maxBuffered) {
-          log(`trainer ${id === null ? '(no hello)' : coordinator.nameOf(id)} does not read: ${(ws.bufferedAmount / 2 ** 20).toFixed(0)} MiB queued; closing it`);
+          log(
+            `trainer ${id === null ? '(no hello)' : coordinator.nameOf(id)} does not read: ${(ws.bufferedAmount / 2 ** 20).toFixed(0)} MiB queued; closing it`,
+          );
           return void ws.terminate(); // 'close' takes it out of the run
         }
         ws.send(b);
@@ -288,7 +415,9 @@ runMain(async () => {
       try {
         handle(data as Buffer, isBinary);
       } catch (err) {
-        log(`trainer ${who()}: closing the connection after an internal error on its message: ${(err as Error).message}`);
+        log(
+          `trainer ${who()}: closing the connection after an internal error on its message: ${(err as Error).message}`,
+        );
         refuse('internal error on this message.');
       }
     });
@@ -301,42 +430,62 @@ runMain(async () => {
   }
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(err.code === 'EADDRINUSE' ? `port ${v.port} on ${v.host} is in use; pass --port.` : err.message)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        new Error(err.code === 'EADDRINUSE' ? `port ${v.port} on ${v.host} is in use; pass --port.` : err.message),
+      ),
+    );
     server.listen(Number(v.port), v.host, resolve);
   });
   const address = server.address() as { port: number };
   const url = `${tls ? 'wss' : 'ws'}://${v.host}:${address.port}`;
   writeFileSync(join(out, 'coordinator.json'), JSON.stringify({ url, pid: process.pid }) + '\n');
   log(`coordinator listening on ${url} (status page ${tls ? 'https' : 'http'}://${v.host}:${address.port}/)`);
-  log(`start trainers with: npx nx run trainer:start -- --coordinator ${url} ${token.file ? `--token-file ${token.file}` : '(token from $DANN_TOKEN)'}`);
-  log(`${spec.train.method} ${source} -> ${target}, ${spec.train.preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${spec.train.batchSize}`);
+  log(
+    `start trainers with: npx nx run trainer:start -- --coordinator ${url} ${token.file ? `--token-file ${token.file}` : '(token from $DANN_TOKEN)'}`,
+  );
+  log(
+    `${spec.train.method} ${source} -> ${target}, ${spec.train.preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${spec.train.batchSize}`,
+  );
   coordinator.maybeStartStep();
   await done;
   writeFileSync(join(out, 'accounting.json'), JSON.stringify(coordinator.epochsExactlyOnce()) + '\n');
   wss.close();
   server.close();
   // Final table on the test sets (the last epoch's evaluation).
-  const { source: s, target: t } = evaluated.latest?.step === coordinator.totalSteps ? evaluated.latest : evaluateReplica(coordinator.totalSteps);
+  const { source: s, target: t } =
+    evaluated.latest?.step === coordinator.totalSteps ? evaluated.latest : evaluateReplica(coordinator.totalSteps);
   const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${spec.train.preset} | ${spec.train.method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
   writeFileSync(join(out, 'results.md'), `${table}\n`);
   log(`\n${table}\n\nfull evaluation and plots: npx nx run tools:evaluate -- ${out}; npx nx run tools:plot -- ${out}`);
   // The label path as ONNX, verified against tfjs on real test images of both domains.
   const exported = await exportOnnx({
-    arch: architectureOf(spec.train), weights: coordinator.weights, file: join(out, 'model.onnx'),
+    arch: architectureOf(spec.train),
+    weights: coordinator.weights,
+    file: join(out, 'model.onnx'),
     training: { source, target, method: spec.train.method, network: spec.train.preset, step: coordinator.totalSteps },
     accuracy: { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) },
     verify: verificationImages([source, target], 256),
   });
   const check = exported.sidecar.verification;
-  log(`ONNX: ${exported.file} (${(exported.bytes / 1024).toFixed(0)} KiB; onnxruntime vs tfjs on ${check.count} test images: max |Δprob| ${check.maxAbsDiff.toExponential(1)}, same top-1); metadata ${exported.sidecarFile}`);
-  log(`classify images: npx nx run edge-demo:classify -- --model ${exported.file} digit.png; draw digits: npx nx run edge-demo:serve -- --model ${exported.file}`);
+  log(
+    `ONNX: ${exported.file} (${(exported.bytes / 1024).toFixed(0)} KiB; onnxruntime vs tfjs on ${check.count} test images: max |Δprob| ${check.maxAbsDiff.toExponential(1)}, same top-1); metadata ${exported.sidecarFile}`,
+  );
+  log(
+    `classify images: npx nx run edge-demo:classify -- --model ${exported.file} digit.png; draw digits: npx nx run edge-demo:serve -- --model ${exported.file}`,
+  );
 });
 
 /**
  * The run's token, never printed: from --token, --token-file or $DANN_TOKEN, else a random one written
  * owner-only to OUT/token. Returns the file trainers on this machine can read it from, when there is one.
  */
-function coordinatorToken(flag: string | undefined, file: string | undefined, out: string, log: (line: string) => void): { value: string; file?: string } {
+function coordinatorToken(
+  flag: string | undefined,
+  file: string | undefined,
+  out: string,
+  log: (line: string) => void,
+): { value: string; file?: string } {
   if (flag !== undefined) {
     log('--token on the command line is visible to other users (ps); prefer --token-file or $DANN_TOKEN');
     return { value: flag };
@@ -354,12 +503,20 @@ const LOOPBACK = new Set(['localhost', '::1']);
  * The TLS material for wss:// and https://, checked before anything else starts; null for plain ws://,
  * which only a loopback --host gets without --insecure.
  */
-function tlsOptions(certFile: string | undefined, keyFile: string | undefined, host: string, insecure: boolean): { cert: Buffer; key: Buffer } | null {
-  if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('pass both --tls-cert and --tls-key (a certificate and its private key).');
+function tlsOptions(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  host: string,
+  insecure: boolean,
+): { cert: Buffer; key: Buffer } | null {
+  if ((certFile === undefined) !== (keyFile === undefined))
+    throw new Error('pass both --tls-cert and --tls-key (a certificate and its private key).');
   if (certFile === undefined || keyFile === undefined) {
     const loopback = LOOPBACK.has(host) || (isIP(host) === 4 && host.startsWith('127.'));
     if (!loopback && !insecure) {
-      throw new Error(`refusing to serve ws:// on ${host}: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure on a network you trust.`);
+      throw new Error(
+        `refusing to serve ws:// on ${host}: the token and the gradients would cross the network in clear text; pass --tls-cert and --tls-key, or --insecure on a network you trust.`,
+      );
     }
     return null;
   }
@@ -374,7 +531,9 @@ function tlsOptions(certFile: string | undefined, keyFile: string | undefined, h
   try {
     createSecureContext(material);
   } catch (err) {
-    throw new Error(`--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable certificate and key (${(err as Error).message}).`);
+    throw new Error(
+      `--tls-cert ${certFile} and --tls-key ${keyFile} are not a usable certificate and key (${(err as Error).message}).`,
+    );
   }
   return material;
 }

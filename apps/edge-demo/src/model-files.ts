@@ -4,8 +4,12 @@ import { checkModelInfo, type ModelInfo } from './predict.ts';
 /** The model file and its model.json, checked for the CLI and the server; one sentence per problem. */
 export function openModelFiles(model: string): { sidecar: string; info: ModelInfo } {
   const sidecar = model.replace(/\.onnx$/, '') + '.json';
-  if (!existsSync(model)) throw new Error(`${model} does not exist; export a model with npx nx run tools:export-onnx -- runs/NAME (or run npm start).`);
-  if (!existsSync(sidecar)) throw new Error(`${sidecar} (the model's metadata) is missing; export the model again with tools:export-onnx.`);
+  if (!existsSync(model))
+    throw new Error(
+      `${model} does not exist; export a model with npx nx run tools:export-onnx -- runs/NAME (or run npm start).`,
+    );
+  if (!existsSync(sidecar))
+    throw new Error(`${sidecar} (the model's metadata) is missing; export the model again with tools:export-onnx.`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(sidecar, 'utf8'));

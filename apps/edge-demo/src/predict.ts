@@ -18,7 +18,12 @@ export function rank(probabilities: ArrayLike<number>): Ranked {
 /** The parts of model.json (written by the ONNX export) that inference needs. */
 export interface ModelInfo {
   readonly input: { readonly name: string; readonly layout: 'NHWC'; readonly shape: readonly (number | 'batch')[] };
-  readonly training?: { readonly source: string; readonly target: string; readonly method: string; readonly network: string };
+  readonly training?: {
+    readonly source: string;
+    readonly target: string;
+    readonly method: string;
+    readonly network: string;
+  };
   readonly accuracy?: { readonly source: number; readonly target: number } | null;
   readonly quantization?: string;
 }
@@ -27,17 +32,32 @@ export interface ModelInfo {
 export function checkModelInfo(info: unknown, where: string): ModelInfo {
   const m = info as Partial<ModelInfo> | null;
   const shape = m?.input?.shape;
-  if (!m || typeof m !== 'object' || !m.input || m.input.layout !== 'NHWC' || !Array.isArray(shape) || shape.join(',') !== 'batch,32,32,3') {
-    throw new Error(`${where} does not describe a 32x32x3 NHWC digit model; export one with npx nx run tools:export-onnx -- runs/NAME.`);
+  if (
+    !m ||
+    typeof m !== 'object' ||
+    !m.input ||
+    m.input.layout !== 'NHWC' ||
+    !Array.isArray(shape) ||
+    shape.join(',') !== 'batch,32,32,3'
+  ) {
+    throw new Error(
+      `${where} does not describe a 32x32x3 NHWC digit model; export one with npx nx run tools:export-onnx -- runs/NAME.`,
+    );
   }
   return m as ModelInfo;
 }
 
 export const describeModel = (m: ModelInfo) =>
-  m.training ? `${m.training.network}, ${m.training.method} ${m.training.source} -> ${m.training.target}${m.accuracy ? ` (test accuracy ${m.accuracy.source.toFixed(3)} / ${m.accuracy.target.toFixed(3)})` : ''}${m.quantization === 'int8' ? ', int8 weights' : ''}` : 'model';
+  m.training
+    ? `${m.training.network}, ${m.training.method} ${m.training.source} -> ${m.training.target}${m.accuracy ? ` (test accuracy ${m.accuracy.source.toFixed(3)} / ${m.accuracy.target.toFixed(3)})` : ''}${m.quantization === 'int8' ? ', int8 weights' : ''}`
+    : 'model';
 
 /**
  * onnxruntime session options for both the CLI and the page: one thread, full graph optimisation, and an int8
  * model's DequantizeLinear of constant weights folded once at load instead of on every call.
  */
-export const SESSION_OPTIONS = { intraOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } } as const;
+export const SESSION_OPTIONS = {
+  intraOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+  extra: { session: { disable_quant_qdq: '1' } },
+} as const;

@@ -25,18 +25,31 @@ interface Proc {
 }
 
 // An nx run inside this test's own nx task must not write into that task's terminal-output file.
-const nxEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^NX_(TASK_|TERMINAL_|STREAM_OUTPUT|PREFIX_OUTPUT)/.test(k)));
+const nxEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !/^NX_(TASK_|TERMINAL_|STREAM_OUTPUT|PREFIX_OUTPUT)/.test(k)),
+);
 
 function spawnProc(cmd: string, args: string[], detached: boolean): Proc {
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached, env: detached ? nxEnv : process.env });
-  const p: Proc = { child, group: detached, output: '', exit: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached,
+    env: detached ? nxEnv : process.env,
+  });
+  const p: Proc = {
+    child,
+    group: detached,
+    output: '',
+    exit: new Promise((resolve) => child.on('close', (code) => resolve(code))),
+  };
   child.stdout!.on('data', (d) => (p.output += d));
   child.stderr!.on('data', (d) => (p.output += d));
   return p;
 }
 
 /** `nx run trainer:start [before] -- after`, in its own process group (nx runs the command in yet another one and forwards signals). */
-const nxStart = (before: string[], after: string[]) => spawnProc(NX, ['run', 'trainer:start', ...before, '--', ...after], true);
+const nxStart = (before: string[], after: string[]) =>
+  spawnProc(NX, ['run', 'trainer:start', ...before, '--', ...after], true);
 
 async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -51,7 +64,10 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
 /** The exit code, or an error (so that the cleanup below still runs) when the process is still running after `ms`. */
 async function exitCode(p: Proc, what: string, ms: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} still running after ${ms / 1000} s:\n${p.output}`)), ms)));
+  const late = new Promise<never>(
+    (_, reject) =>
+      (timer = setTimeout(() => reject(new Error(`${what} still running after ${ms / 1000} s:\n${p.output}`)), ms)),
+  );
   try {
     return await Promise.race([p.exit, late]);
   } finally {
@@ -59,18 +75,56 @@ async function exitCode(p: Proc, what: string, ms: number): Promise<number | nul
   }
 }
 
-test('two `nx run trainer:start` from one checkout join one coordinator at once and finish its run; --gpu before -- reaches the program', { timeout: 120_000 }, async () => {
+test('two `nx run trainer:start` from one checkout join one coordinator at once and finish its run; --gpu before -- reaches the program', {
+  timeout: 120_000,
+}, async () => {
   const out = mkdtempSync(join(tmpdir(), 'dann-nx-concurrent-'));
   const procs: Proc[] = [];
   try {
-    const c = spawnProc(process.execPath, [
-      '--import', 'tsx', join(ROOT, 'apps/coordinator/src/serve.ts'),
-      '--method', 'dann', '--source', 'synth', '--target', 'mnist', '--preset', 'paper', '--limit', '200', '--val-count', '40',
-      '--batch-size', '16', '--epochs', '1', '--eval-limit', '50', '--port', '0', '--token', TOKEN, '--out', out, '--min-trainers', '2',
-    ], false);
+    const c = spawnProc(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'apps/coordinator/src/serve.ts'),
+        '--method',
+        'dann',
+        '--source',
+        'synth',
+        '--target',
+        'mnist',
+        '--preset',
+        'paper',
+        '--limit',
+        '200',
+        '--val-count',
+        '40',
+        '--batch-size',
+        '16',
+        '--epochs',
+        '1',
+        '--eval-limit',
+        '50',
+        '--port',
+        '0',
+        '--token',
+        TOKEN,
+        '--out',
+        out,
+        '--min-trainers',
+        '2',
+      ],
+      false,
+    );
     procs.push(c);
     const file = join(out, 'coordinator.json');
-    const url = await until('the coordinator to listen', () => existsSync(file) && c.output.includes('listening') && (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url);
+    const url = await until(
+      'the coordinator to listen',
+      () =>
+        existsSync(file) &&
+        c.output.includes('listening') &&
+        (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url,
+    );
     const common = ['--coordinator', url, '--token', TOKEN, '--backend', 'wasm'];
     const a = nxStart(['--gpu', '0'], [...common, '--name', 'a']);
     const b = nxStart(['--gpu', '1'], [...common, '--name', 'b']);
@@ -84,7 +138,11 @@ test('two `nx run trainer:start` from one checkout join one coordinator at once 
     // Both joined, each under its --name.
     const joined = c.output.split('\n').filter((line) => /^trainer .* joined /.test(line));
     assert.equal(joined.length, 2, c.output);
-    for (const name of ['a', 'b']) assert.ok(joined.some((line) => line.startsWith(`trainer ${name} joined`)), c.output);
+    for (const name of ['a', 'b'])
+      assert.ok(
+        joined.some((line) => line.startsWith(`trainer ${name} joined`)),
+        c.output,
+      );
     assert.match(c.output, /\b2 connected/);
     assert.match(c.output, /finished 10 steps/);
     for (const t of [a, b]) {
@@ -98,7 +156,9 @@ test('two `nx run trainer:start` from one checkout join one coordinator at once 
         try {
           if (p.group) process.kill(-p.child.pid!, sig);
           else p.child.kill(sig);
-        } catch { /* already gone */ }
+        } catch {
+          /* already gone */
+        }
       };
       if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
       signal('SIGTERM');

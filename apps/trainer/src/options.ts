@@ -1,5 +1,17 @@
 import { DATASETS, type DatasetName } from '@dann/data';
-import { ADVERSARIAL, BACKEND_CHOICES, METHODS, OPTIMIZERS, PRESET_NAMES, type Adversarial, type BackendRequest, type Method, type OptimizerKind, type PresetName, type Group } from '@dann/models';
+import {
+  ADVERSARIAL,
+  BACKEND_CHOICES,
+  METHODS,
+  OPTIMIZERS,
+  PRESET_NAMES,
+  type Adversarial,
+  type BackendRequest,
+  type Method,
+  type OptimizerKind,
+  type PresetName,
+  type Group,
+} from '@dann/models';
 import { nonNegative, oneOf, positiveInt, type Command } from '@dann/cli';
 
 export const trainCommand = {
@@ -11,27 +23,67 @@ export const trainCommand = {
     source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
     target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
     preset: { type: 'string', description: `network: ${PRESET_NAMES.join(' | ')}`, default: 'seed' },
-    grey: { type: 'boolean', description: 'the network sees the luminance of its inputs only (recorded in the run\'s architecture)' },
-    'domain-head': { type: 'string', description: 'hidden widths of the domain head, comma-separated (e.g. 1024,1024; none: a linear head; default: the preset\'s)' },
-    'domain-after': { type: 'string', description: 'the GRL and domain head read the label path after its first N layers (0: the feature maps, as in the paper)', default: '0' },
-    conditional: { type: 'boolean', description: 'the domain head reads features ⊗ class probabilities (CDAN, Long et al. 2018): domains compared class by class' },
-    'domain-dropout': { type: 'string', description: 'dropout after each hidden layer of the domain head (needs --domain-head)', default: '0' },
+    grey: {
+      type: 'boolean',
+      description: "the network sees the luminance of its inputs only (recorded in the run's architecture)",
+    },
+    'domain-head': {
+      type: 'string',
+      description:
+        "hidden widths of the domain head, comma-separated (e.g. 1024,1024; none: a linear head; default: the preset's)",
+    },
+    'domain-after': {
+      type: 'string',
+      description:
+        'the GRL and domain head read the label path after its first N layers (0: the feature maps, as in the paper)',
+      default: '0',
+    },
+    conditional: {
+      type: 'boolean',
+      description:
+        'the domain head reads features ⊗ class probabilities (CDAN, Long et al. 2018): domains compared class by class',
+    },
+    'domain-dropout': {
+      type: 'string',
+      description: 'dropout after each hidden layer of the domain head (needs --domain-head)',
+      default: '0',
+    },
     epochs: { type: 'string', description: 'passes over the source training set', default: '5' },
-    'batch-size': { type: 'string', description: 'source images per step (dann adds as many target images)', default: '64' },
+    'batch-size': {
+      type: 'string',
+      description: 'source images per step (dann adds as many target images)',
+      default: '64',
+    },
     optimizer: { type: 'string', description: `${OPTIMIZERS.join(' | ')}`, default: 'adam' },
     lr: { type: 'string', description: 'initial learning rate lr0', default: '0.0005' },
     'lr-schedule': { type: 'string', description: 'paper (lr0/(1+10p)^0.75) | constant', default: 'paper' },
     momentum: { type: 'string', description: 'SGD momentum', default: '0.9' },
-    'lambda-max': { type: 'string', description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1', default: '1' },
+    'lambda-max': {
+      type: 'string',
+      description: 'ceiling of the GRL weight schedule 2/(1+exp(-gamma p))-1',
+      default: '1',
+    },
     'lambda-gamma': { type: 'string', description: 'steepness gamma of the GRL schedule', default: '10' },
-    adversarial: { type: 'string', description: `dann's objective for the features: ${ADVERSARIAL.join(' | ')} (grl: gradient reversal; flip: inverted domain labels; confusion: uniform domain output)`, default: 'grl' },
-    'target-entropy': { type: 'string', description: 'dann: weight of the entropy of the predictions on the target batch (0 = off)', default: '0' },
+    adversarial: {
+      type: 'string',
+      description: `dann's objective for the features: ${ADVERSARIAL.join(' | ')} (grl: gradient reversal; flip: inverted domain labels; confusion: uniform domain output)`,
+      default: 'grl',
+    },
+    'target-entropy': {
+      type: 'string',
+      description: 'dann: weight of the entropy of the predictions on the target batch (0 = off)',
+      default: '0',
+    },
     'domain-weight': { type: 'string', description: 'weight of the domain loss', default: '1' },
     'clip-norm': { type: 'string', description: 'clip gradients to this global L2 norm (0 = off)', default: '0' },
     seed: { type: 'string', description: 'seed of initialisation, data order and dropout', default: '1' },
     limit: { type: 'string', description: 'use only N training images per domain (quick runs)' },
     'eval-limit': { type: 'string', description: 'test images per domain evaluated after each epoch', default: '2000' },
-    'val-count': { type: 'string', description: 'source training images held out for model selection', default: '1000' },
+    'val-count': {
+      type: 'string',
+      description: 'source training images held out for model selection',
+      default: '1000',
+    },
     'init-from': { type: 'string', description: 'warm start from runs/OTHER (its best checkpoint)' },
     freeze: { type: 'string', description: 'comma-separated groups to keep fixed: features,label' },
     resume: { type: 'boolean', description: 'continue from OUT/checkpoint.bin' },
@@ -82,23 +134,37 @@ export interface TrainOptions {
 
 const dataset = (name: string, value: string): DatasetName => oneOf(name, value, DATASETS);
 
-type Raw = { [K in keyof typeof trainCommand.options]: (typeof trainCommand.options)[K]['type'] extends 'boolean' ? boolean | undefined : string | undefined };
+type Raw = {
+  [K in keyof typeof trainCommand.options]: (typeof trainCommand.options)[K]['type'] extends 'boolean'
+    ? boolean | undefined
+    : string | undefined;
+};
 
 /** Validates every option into typed values; one sentence per mistake. */
 export function toTrainOptions(v: Raw): TrainOptions {
   const lr = nonNegative('lr', v.lr!);
   if (lr === 0) throw new Error('--lr must be greater than 0.');
-  const freeze = (v.freeze ?? '').split(',').filter(Boolean).map((g) => oneOf('freeze', g, ['features', 'label', 'domain'] as const));
+  const freeze = (v.freeze ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((g) => oneOf('freeze', g, ['features', 'label', 'domain'] as const));
   const domainDropout = nonNegative('domain-dropout', v['domain-dropout']!);
-  if (domainDropout > 0 && v['domain-head'] === undefined) throw new Error('--domain-dropout needs --domain-head (the presets\' heads have no dropout layers).');
-  if (freeze.length && !v['init-from']) throw new Error('--freeze needs --init-from: freezing untrained layers makes no sense.');
+  if (domainDropout > 0 && v['domain-head'] === undefined)
+    throw new Error("--domain-dropout needs --domain-head (the presets' heads have no dropout layers).");
+  if (freeze.length && !v['init-from'])
+    throw new Error('--freeze needs --init-from: freezing untrained layers makes no sense.');
   return {
     method: oneOf('method', v.method!, METHODS),
     source: dataset('source', v.source!),
     target: dataset('target', v.target!),
     preset: oneOf('preset', v.preset!, PRESET_NAMES),
     grey: v.grey ?? false,
-    domainHead: v['domain-head'] === undefined ? undefined : v['domain-head'] === 'none' ? [] : v['domain-head'].split(',').map((u) => positiveInt('domain-head', u.trim())),
+    domainHead:
+      v['domain-head'] === undefined
+        ? undefined
+        : v['domain-head'] === 'none'
+          ? []
+          : v['domain-head'].split(',').map((u) => positiveInt('domain-head', u.trim())),
     domainDropout,
     domainAfter: nonNegative('domain-after', v['domain-after']!),
     conditional: v.conditional ?? false,

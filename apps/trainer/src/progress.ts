@@ -4,7 +4,10 @@ export class Progress {
   private readonly tty = Boolean(process.stderr.isTTY);
   private readonly started = performance.now();
 
-  constructor(private readonly total: number, private readonly perEpoch: number) {}
+  constructor(
+    private readonly total: number,
+    private readonly perEpoch: number,
+  ) {}
 
   update(done: number, text: string): void {
     const now = performance.now();
@@ -14,8 +17,10 @@ export class Progress {
       this.lastLine = now;
       const width = 30;
       const filled = Math.round((done / this.total) * width);
-      const eta = ((now - this.started) / done) * (this.total - done) / 1000;
-      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${text} eta ${eta.toFixed(0)}s\x1b[K`);
+      const eta = (((now - this.started) / done) * (this.total - done)) / 1000;
+      process.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${text} eta ${eta.toFixed(0)}s\x1b[K`,
+      );
     } else if (done % every === 0 || done === this.total) {
       console.log(`step ${done}/${this.total} ${text}`);
     }

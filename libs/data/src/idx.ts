@@ -12,13 +12,19 @@ const UBYTE = 0x08;
  * does not match the header's dimensions (truncated or padded files).
  */
 export function parseIdx(buf: Uint8Array, what: string): IdxArray {
-  if (buf.length < 4) throw new Error(`${what}: file is ${buf.length} bytes, too short for an IDX header; the file is truncated or not IDX.`);
+  if (buf.length < 4)
+    throw new Error(
+      `${what}: file is ${buf.length} bytes, too short for an IDX header; the file is truncated or not IDX.`,
+    );
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   if (buf[0] !== 0 || buf[1] !== 0) {
     const hint = buf[0] === 0x1f && buf[1] === 0x8b ? ' (it is gzip-compressed: gunzip it first)' : '';
-    throw new Error(`${what}: bad magic number 0x${view.getUint32(0).toString(16).padStart(8, '0')}, not an IDX file${hint}.`);
+    throw new Error(
+      `${what}: bad magic number 0x${view.getUint32(0).toString(16).padStart(8, '0')}, not an IDX file${hint}.`,
+    );
   }
-  if (buf[2] !== UBYTE) throw new Error(`${what}: IDX element type 0x${buf[2].toString(16)} is not unsigned byte (0x08).`);
+  if (buf[2] !== UBYTE)
+    throw new Error(`${what}: IDX element type 0x${buf[2].toString(16)} is not unsigned byte (0x08).`);
   const rank = buf[3];
   if (rank < 1 || rank > 4) throw new Error(`${what}: IDX rank ${rank} is not between 1 and 4.`);
   const headerBytes = 4 + 4 * rank;
@@ -33,7 +39,9 @@ export function parseIdx(buf: Uint8Array, what: string): IdxArray {
   const actual = buf.length - headerBytes;
   if (actual !== size) {
     const kind = actual < size ? 'truncated' : 'longer than its header says';
-    throw new Error(`${what}: file is ${kind}: header says ${dims.join('x')} (${size} bytes of data) but it has ${actual}.`);
+    throw new Error(
+      `${what}: file is ${kind}: header says ${dims.join('x')} (${size} bytes of data) but it has ${actual}.`,
+    );
   }
   return { dims, data: buf.subarray(headerBytes) };
 }

@@ -18,7 +18,9 @@ export const NUM_CLASSES = 10;
 export function validateImageSet(set: ImageSet): ImageSet {
   const expected = set.count * set.height * set.width * set.channels;
   if (set.images.length !== expected) {
-    throw new Error(`${set.name}: image buffer holds ${set.images.length} bytes but ${set.count}x${set.height}x${set.width}x${set.channels} needs ${expected}.`);
+    throw new Error(
+      `${set.name}: image buffer holds ${set.images.length} bytes but ${set.count}x${set.height}x${set.width}x${set.channels} needs ${expected}.`,
+    );
   }
   if (set.labels.length !== set.count) {
     throw new Error(`${set.name}: ${set.labels.length} labels for ${set.count} images.`);
@@ -42,7 +44,13 @@ export function sliceSet(set: ImageSet, start: number, end: number, name = set.n
   const size = set.height * set.width * set.channels;
   const s = Math.max(0, Math.min(start, set.count));
   const e = Math.max(s, Math.min(end, set.count));
-  return { ...set, name, count: e - s, images: set.images.subarray(s * size, e * size), labels: set.labels.subarray(s, e) };
+  return {
+    ...set,
+    name,
+    count: e - s,
+    images: set.images.subarray(s * size, e * size),
+    labels: set.labels.subarray(s, e),
+  };
 }
 
 /** The first `limit` images of a set (views, no copy). */

@@ -4,15 +4,20 @@ import { readMat } from './mat.ts';
 import { svhnFromMat } from './svhn.ts';
 import { writeMat, type MatVariable } from './testing/mat-writer.ts';
 
-const H = 4, W = 3, N = 5;
+const H = 4,
+  W = 3,
+  N = 5;
 /** Pixel value for (row, col, channel, image), distinct for every position so a scrambled layout cannot pass. */
 const pixel = (r: number, c: number, ch: number, n: number) => (r * 37 + c * 11 + ch * 83 + n * 5) % 256;
 
 function svhnVars(yStorage: 'uint8' | 'double', labels = [1, 2, 10, 7, 10]): MatVariable[] {
   const X: number[] = new Array(H * W * 3 * N);
-  for (let n = 0; n < N; n++) for (let ch = 0; ch < 3; ch++) for (let c = 0; c < W; c++) for (let r = 0; r < H; r++) {
-    X[r + H * c + H * W * ch + H * W * 3 * n] = pixel(r, c, ch, n); // column-major, as MATLAB stores it
-  }
+  for (let n = 0; n < N; n++)
+    for (let ch = 0; ch < 3; ch++)
+      for (let c = 0; c < W; c++)
+        for (let r = 0; r < H; r++) {
+          X[r + H * c + H * W * ch + H * W * 3 * n] = pixel(r, c, ch, n); // column-major, as MATLAB stores it
+        }
   return [
     { name: 'X', className: 'uint8', dims: [H, W, 3, N], storage: 'uint8', values: X },
     { name: 'y', className: 'double', dims: [N, 1], storage: yStorage, values: labels },
@@ -28,9 +33,12 @@ for (const compress of [false, true]) {
       assert.equal(set.width, W);
       assert.equal(set.channels, 3);
       assert.deepEqual([...set.labels], [1, 2, 0, 7, 0]);
-      for (let n = 0; n < N; n++) for (let r = 0; r < H; r++) for (let c = 0; c < W; c++) for (let ch = 0; ch < 3; ch++) {
-        assert.equal(set.images[((n * H + r) * W + c) * 3 + ch], pixel(r, c, ch, n));
-      }
+      for (let n = 0; n < N; n++)
+        for (let r = 0; r < H; r++)
+          for (let c = 0; c < W; c++)
+            for (let ch = 0; ch < 3; ch++) {
+              assert.equal(set.images[((n * H + r) * W + c) * 3 + ch], pixel(r, c, ch, n));
+            }
     });
   }
 }
@@ -55,5 +63,8 @@ test('rejects truncated, corrupt, v7.3 and incomplete files with one sentence', 
   assert.throws(() => readMat(v73, 'f.mat'), /v7\.3 \(HDF5\) is not supported/);
   assert.throws(() => readMat(Buffer.alloc(200), 'f.mat'), /not a MATLAB MAT-file/);
   assert.throws(() => svhnFromMat(writeMat(svhnVars('double').slice(0, 1), false), 's'), /variable "y" is missing/);
-  assert.throws(() => svhnFromMat(writeMat(svhnVars('double', [1, 2, 11, 3, 4]), false), 's'), /label 11 at index 2 is not 1-10/);
+  assert.throws(
+    () => svhnFromMat(writeMat(svhnVars('double', [1, 2, 11, 3, 4]), false), 's'),
+    /label 11 at index 2 is not 1-10/,
+  );
 });

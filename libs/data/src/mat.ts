@@ -2,8 +2,28 @@ import { inflateSync } from 'node:zlib';
 
 /** Reader for MATLAB Level 5 MAT-files (the format of the SVHN cropped-digit files). */
 
-export type MatClass = 'double' | 'single' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64';
-export type MatData = Float64Array | Float32Array | Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
+export type MatClass =
+  | 'double'
+  | 'single'
+  | 'int8'
+  | 'uint8'
+  | 'int16'
+  | 'uint16'
+  | 'int32'
+  | 'uint32'
+  | 'int64'
+  | 'uint64';
+export type MatData =
+  | Float64Array
+  | Float32Array
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | BigInt64Array
+  | BigUint64Array;
 
 /** A numeric array; data is column-major (MATLAB order), as stored. */
 export interface MatArray {
@@ -13,26 +33,69 @@ export interface MatArray {
   readonly data: MatData;
 }
 
-const MI = { INT8: 1, UINT8: 2, INT16: 3, UINT16: 4, INT32: 5, UINT32: 6, SINGLE: 7, DOUBLE: 9, INT64: 12, UINT64: 13, MATRIX: 14, COMPRESSED: 15 } as const;
+const MI = {
+  INT8: 1,
+  UINT8: 2,
+  INT16: 3,
+  UINT16: 4,
+  INT32: 5,
+  UINT32: 6,
+  SINGLE: 7,
+  DOUBLE: 9,
+  INT64: 12,
+  UINT64: 13,
+  MATRIX: 14,
+  COMPRESSED: 15,
+} as const;
 
 const CLASS_BY_CODE: Record<number, MatClass> = {
-  6: 'double', 7: 'single', 8: 'int8', 9: 'uint8', 10: 'int16', 11: 'uint16', 12: 'int32', 13: 'uint32', 14: 'int64', 15: 'uint64',
+  6: 'double',
+  7: 'single',
+  8: 'int8',
+  9: 'uint8',
+  10: 'int16',
+  11: 'uint16',
+  12: 'int32',
+  13: 'uint32',
+  14: 'int64',
+  15: 'uint64',
 };
-const CLASS_CODE: Record<MatClass, number> = Object.fromEntries(Object.entries(CLASS_BY_CODE).map(([k, v]) => [v, Number(k)])) as Record<MatClass, number>;
+const CLASS_CODE: Record<MatClass, number> = Object.fromEntries(
+  Object.entries(CLASS_BY_CODE).map(([k, v]) => [v, Number(k)]),
+) as Record<MatClass, number>;
 export { CLASS_CODE as MAT_CLASS_CODE, MI as MAT_TYPE };
 
 type Ctor = { new (n: number): MatData; BYTES_PER_ELEMENT: number };
 const STORAGE: Record<number, Ctor> = {
-  [MI.INT8]: Int8Array, [MI.UINT8]: Uint8Array, [MI.INT16]: Int16Array, [MI.UINT16]: Uint16Array,
-  [MI.INT32]: Int32Array, [MI.UINT32]: Uint32Array, [MI.SINGLE]: Float32Array, [MI.DOUBLE]: Float64Array,
-  [MI.INT64]: BigInt64Array, [MI.UINT64]: BigUint64Array,
+  [MI.INT8]: Int8Array,
+  [MI.UINT8]: Uint8Array,
+  [MI.INT16]: Int16Array,
+  [MI.UINT16]: Uint16Array,
+  [MI.INT32]: Int32Array,
+  [MI.UINT32]: Uint32Array,
+  [MI.SINGLE]: Float32Array,
+  [MI.DOUBLE]: Float64Array,
+  [MI.INT64]: BigInt64Array,
+  [MI.UINT64]: BigUint64Array,
 };
 const CLASS_ARRAY: Record<MatClass, Ctor> = {
-  double: Float64Array, single: Float32Array, int8: Int8Array, uint8: Uint8Array, int16: Int16Array,
-  uint16: Uint16Array, int32: Int32Array, uint32: Uint32Array, int64: BigInt64Array, uint64: BigUint64Array,
+  double: Float64Array,
+  single: Float32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
 };
 
-interface Element { type: number; data: Uint8Array; next: number }
+interface Element {
+  type: number;
+  data: Uint8Array;
+  next: number;
+}
 
 function readElement(buf: Uint8Array, pos: number, what: string): Element {
   if (pos + 8 > buf.length) throw new Error(`${what}: file is truncated inside a data element tag at byte ${pos}.`);
@@ -46,7 +109,10 @@ function readElement(buf: Uint8Array, pos: number, what: string): Element {
   }
   const nbytes = view.getUint32(4, true);
   const end = pos + 8 + nbytes;
-  if (end > buf.length) throw new Error(`${what}: file is truncated: a data element at byte ${pos} needs ${nbytes} bytes, only ${buf.length - pos - 8} remain.`);
+  if (end > buf.length)
+    throw new Error(
+      `${what}: file is truncated: a data element at byte ${pos} needs ${nbytes} bytes, only ${buf.length - pos - 8} remain.`,
+    );
   const next = first === MI.COMPRESSED ? end : pos + 8 + Math.ceil(nbytes / 8) * 8;
   return { type: first, data: buf.subarray(pos + 8, end), next };
 }
@@ -54,7 +120,8 @@ function readElement(buf: Uint8Array, pos: number, what: string): Element {
 function toTyped(el: Element, what: string): MatData {
   const Storage = STORAGE[el.type];
   if (!Storage) throw new Error(`${what}: unsupported numeric storage type ${el.type}.`);
-  if (el.data.length % Storage.BYTES_PER_ELEMENT !== 0) throw new Error(`${what}: ${el.data.length} bytes is not a whole number of elements of type ${el.type}.`);
+  if (el.data.length % Storage.BYTES_PER_ELEMENT !== 0)
+    throw new Error(`${what}: ${el.data.length} bytes is not a whole number of elements of type ${el.type}.`);
   const out = new Storage(el.data.length / Storage.BYTES_PER_ELEMENT);
   new Uint8Array(out.buffer).set(el.data); // copy: the source may be unaligned
   return out;
@@ -88,16 +155,24 @@ function readMatrix(body: Uint8Array, what: string): MatArray | null {
   const real = readElement(body, nameEl.next, `${what} variable "${name}"`);
   const data = convert(toTyped(real, `${what} variable "${name}"`), className);
   const expected = dims.reduce((a, b) => a * b, 1);
-  if (data.length !== expected) throw new Error(`${what}: variable "${name}" has ${data.length} elements but dimensions ${dims.join('x')} need ${expected}.`);
+  if (data.length !== expected)
+    throw new Error(
+      `${what}: variable "${name}" has ${data.length} elements but dimensions ${dims.join('x')} need ${expected}.`,
+    );
   return { name, className, dims, data };
 }
 
 /** Parses every numeric variable of a Level 5 MAT-file; non-numeric variables are skipped. */
 export function readMat(buf: Uint8Array, what = 'MAT-file'): Map<string, MatArray> {
-  if (buf.length < 128) throw new Error(`${what}: ${buf.length} bytes is too short for a MAT-file header; the file is truncated or not a MAT-file.`);
+  if (buf.length < 128)
+    throw new Error(
+      `${what}: ${buf.length} bytes is too short for a MAT-file header; the file is truncated or not a MAT-file.`,
+    );
   const text = new TextDecoder('latin1').decode(buf.subarray(0, 116));
-  if (!text.startsWith('MATLAB')) throw new Error(`${what}: not a MATLAB MAT-file (header does not start with "MATLAB").`);
-  if (text.startsWith('MATLAB 7.3')) throw new Error(`${what}: MAT-file v7.3 (HDF5) is not supported; save it with -v7 or -v6.`);
+  if (!text.startsWith('MATLAB'))
+    throw new Error(`${what}: not a MATLAB MAT-file (header does not start with "MATLAB").`);
+  if (text.startsWith('MATLAB 7.3'))
+    throw new Error(`${what}: MAT-file v7.3 (HDF5) is not supported; save it with -v7 or -v6.`);
   const endian = String.fromCharCode(buf[126], buf[127]);
   if (endian === 'MI') throw new Error(`${what}: big-endian MAT-files are not supported.`);
   if (endian !== 'IM') throw new Error(`${what}: bad endian indicator "${endian}" in the header.`);
@@ -111,7 +186,9 @@ export function readMat(buf: Uint8Array, what = 'MAT-file'): Map<string, MatArra
       try {
         inflated = inflateSync(el.data);
       } catch (err) {
-        throw new Error(`${what}: a compressed variable does not decompress (${(err as Error).message}); the file is corrupt or truncated.`);
+        throw new Error(
+          `${what}: a compressed variable does not decompress (${(err as Error).message}); the file is corrupt or truncated.`,
+        );
       }
       el = readElement(inflated, 0, what);
     }

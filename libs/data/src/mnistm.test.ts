@@ -7,7 +7,15 @@ import type { ImageSet } from './imageset.ts';
 function tinyMnist(count: number): ImageSet {
   const images = new Uint8Array(count * 28 * 28);
   for (let i = 0; i < count; i++) for (let y = 8; y < 20; y++) images[i * 784 + y * 28 + 14] = 255; // a vertical stroke
-  return { name: 'tiny', count, height: 28, width: 28, channels: 1, images, labels: Uint8Array.from({ length: count }, (_, i) => i % 10) };
+  return {
+    name: 'tiny',
+    count,
+    height: 28,
+    width: 28,
+    channels: 1,
+    images,
+    labels: Uint8Array.from({ length: count }, (_, i) => i % 10),
+  };
 }
 
 test('blends each digit with its texture as |texture - digit|, deterministically', () => {
@@ -37,8 +45,12 @@ test('contrast scales the texture spread and is validated', () => {
     const tex = proceduralTexture(createRng(9), 28, 28, contrast);
     let widest = 0;
     for (let ch = 0; ch < 3; ch++) {
-      let min = Infinity, max = -Infinity;
-      for (let i = ch; i < tex.length; i += 3) { min = Math.min(min, tex[i]); max = Math.max(max, tex[i]); }
+      let min = Infinity,
+        max = -Infinity;
+      for (let i = ch; i < tex.length; i += 3) {
+        min = Math.min(min, tex[i]);
+        max = Math.max(max, tex[i]);
+      }
       widest = Math.max(widest, max - min);
     }
     return widest;

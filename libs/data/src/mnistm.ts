@@ -42,8 +42,10 @@ function valueNoise(rng: Rng, h: number, w: number, cell: number, out: Float32Ar
       const fx = (x + ox) / cell;
       const x0 = Math.floor(fx);
       const tx = smooth(fx - x0);
-      const a = lattice[y0 * gw + x0], b = lattice[y0 * gw + x0 + 1];
-      const c = lattice[(y0 + 1) * gw + x0], d = lattice[(y0 + 1) * gw + x0 + 1];
+      const a = lattice[y0 * gw + x0],
+        b = lattice[y0 * gw + x0 + 1];
+      const c = lattice[(y0 + 1) * gw + x0],
+        d = lattice[(y0 + 1) * gw + x0 + 1];
       out[y * w + x] = (a + (b - a) * tx) * (1 - ty) + (c + (d - c) * tx) * ty;
     }
   }
@@ -62,13 +64,15 @@ export function proceduralTexture(rng: Rng, h: number, w: number, contrast: numb
   const c0 = [rng.uniform(0, top), rng.uniform(0, top), rng.uniform(0, top)];
   const c1 = [rng.uniform(0, top), rng.uniform(0, top), rng.uniform(0, top)];
   const grain = rng.uniform(0.1, 0.5);
-  const stripes = rng.next() < 0.3 ? { k: rng.uniform(0.3, 1.2), a: rng.uniform(0, Math.PI), amp: rng.uniform(0.1, 0.4) } : null;
+  const stripes =
+    rng.next() < 0.3 ? { k: rng.uniform(0.3, 1.2), a: rng.uniform(0, Math.PI), amp: rng.uniform(0.1, 0.4) } : null;
   const tex = new Float32Array(h * w * 3);
   const mean = [0, 0, 0];
   for (let p = 0; p < h * w; p++) {
     let t = coarse[p] * (1 - grain) + fine[p] * grain;
     if (stripes) {
-      const x = p % w, y = Math.floor(p / w);
+      const x = p % w,
+        y = Math.floor(p / w);
       t += stripes.amp * Math.sin(stripes.k * (x * Math.cos(stripes.a) + y * Math.sin(stripes.a)));
     }
     for (let ch = 0; ch < 3; ch++) {
@@ -89,7 +93,8 @@ export function proceduralTexture(rng: Rng, h: number, w: number, contrast: numb
  * per channel (the paper's MNIST-M rule). Image i depends only on (seed, i) and the digit.
  */
 export function generateMnistM(mnist: ImageSet, options: MnistMOptions): ImageSet {
-  if (mnist.channels !== 1) throw new Error(`${mnist.name}: MNIST-M needs grey digits, got ${mnist.channels} channels.`);
+  if (mnist.channels !== 1)
+    throw new Error(`${mnist.name}: MNIST-M needs grey digits, got ${mnist.channels} channels.`);
   const contrast = options.contrast ?? MNISTM_DEFAULT_CONTRAST;
   if (!(contrast >= 0 && contrast <= 1)) throw new Error(`MNIST-M contrast must be between 0 and 1, got ${contrast}.`);
   const brightness = options.brightness ?? MNISTM_DEFAULT_BRIGHTNESS;
@@ -106,5 +111,13 @@ export function generateMnistM(mnist: ImageSet, options: MnistMOptions): ImageSe
     }
     toBytes(pixels, images, i * pixels.length);
   }
-  return { name: options.name ?? `mnistm/seed${options.seed}`, count, height: h, width: w, channels: 3, images, labels: mnist.labels.slice() };
+  return {
+    name: options.name ?? `mnistm/seed${options.seed}`,
+    count,
+    height: h,
+    width: w,
+    channels: 3,
+    images,
+    labels: mnist.labels.slice(),
+  };
 }

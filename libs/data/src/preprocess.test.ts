@@ -38,7 +38,15 @@ test('bilinear resize with half-pixel centres matches hand-computed values', () 
 });
 
 test('preprocessBatch places each image at its slot and rejects bad indices', () => {
-  const set: ImageSet = { name: 's', count: 2, height: 32, width: 32, channels: 3, images: Uint8Array.from({ length: 2 * 3072 }, (_, i) => (i < 3072 ? i % 7 : i % 13)), labels: new Uint8Array(2) };
+  const set: ImageSet = {
+    name: 's',
+    count: 2,
+    height: 32,
+    width: 32,
+    channels: 3,
+    images: Uint8Array.from({ length: 2 * 3072 }, (_, i) => (i < 3072 ? i % 7 : i % 13)),
+    labels: new Uint8Array(2),
+  };
   const batch = preprocessBatch(set, [1, 0]);
   const one = new Float32Array(INPUT_SIZE);
   preprocessImage(set.images.subarray(3072), 32, 32, 3, one);

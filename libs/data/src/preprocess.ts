@@ -20,7 +20,16 @@ export type Preprocessing = typeof PREPROCESSING;
 export const INPUT_SIZE = PREPROCESSING.height * PREPROCESSING.width * PREPROCESSING.channels;
 
 /** Bilinear resize of one H x W x C uint8 image to outH x outW x C floats (half-pixel centres, edge clamp). */
-export function resizeBilinear(src: Uint8Array, h: number, w: number, c: number, outH: number, outW: number, out: Float32Array, offset = 0): void {
+export function resizeBilinear(
+  src: Uint8Array,
+  h: number,
+  w: number,
+  c: number,
+  outH: number,
+  outW: number,
+  out: Float32Array,
+  offset = 0,
+): void {
   const sy = h / outH;
   const sx = w / outW;
   for (let y = 0; y < outH; y++) {
@@ -34,8 +43,10 @@ export function resizeBilinear(src: Uint8Array, h: number, w: number, c: number,
       const x1 = Math.min(x0 + 1, w - 1);
       const wx = fx - x0;
       for (let ch = 0; ch < c; ch++) {
-        const a = src[(y0 * w + x0) * c + ch], b = src[(y0 * w + x1) * c + ch];
-        const d = src[(y1 * w + x0) * c + ch], e = src[(y1 * w + x1) * c + ch];
+        const a = src[(y0 * w + x0) * c + ch],
+          b = src[(y0 * w + x1) * c + ch];
+        const d = src[(y1 * w + x0) * c + ch],
+          e = src[(y1 * w + x1) * c + ch];
         out[offset + (y * outW + x) * c + ch] = (a + (b - a) * wx) * (1 - wy) + (d + (e - d) * wx) * wy;
       }
     }
@@ -49,10 +60,12 @@ export function resizeBilinear(src: Uint8Array, h: number, w: number, c: number,
 export function preprocessImage(src: Uint8Array, h: number, w: number, c: number, out: Float32Array, offset = 0): void {
   const { height: H, width: W, channels: C } = PREPROCESSING;
   if (c !== 1 && c !== 3) throw new Error(`preprocessing takes 1 or 3 channels, got ${c}.`);
-  if (src.length !== h * w * c) throw new Error(`preprocessing: ${src.length} bytes do not make a ${h}x${w}x${c} image.`);
+  if (src.length !== h * w * c)
+    throw new Error(`preprocessing: ${src.length} bytes do not make a ${h}x${w}x${c} image.`);
   const n = H * W * C;
   if (h === H && w === W) {
-    for (let p = 0; p < H * W; p++) for (let ch = 0; ch < C; ch++) out[offset + p * C + ch] = src[p * c + (c === 1 ? 0 : ch)];
+    for (let p = 0; p < H * W; p++)
+      for (let ch = 0; ch < C; ch++) out[offset + p * C + ch] = src[p * c + (c === 1 ? 0 : ch)];
   } else if (c === 1) {
     const grey = new Float32Array(H * W);
     resizeBilinear(src, h, w, 1, H, W, grey);
@@ -70,12 +83,23 @@ export function preprocessImage(src: Uint8Array, h: number, w: number, c: number
 }
 
 /** Preprocesses the images at `indices` into one NHWC batch (a new array, or `out` if given). */
-export function preprocessBatch(set: ImageSet, indices: ArrayLike<number>, out: Float32Array = new Float32Array(indices.length * INPUT_SIZE)): Float32Array {
+export function preprocessBatch(
+  set: ImageSet,
+  indices: ArrayLike<number>,
+  out: Float32Array = new Float32Array(indices.length * INPUT_SIZE),
+): Float32Array {
   const size = set.height * set.width * set.channels;
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i];
     if (!(k >= 0 && k < set.count)) throw new Error(`${set.name}: index ${k} is outside 0..${set.count - 1}.`);
-    preprocessImage(set.images.subarray(k * size, (k + 1) * size), set.height, set.width, set.channels, out, i * INPUT_SIZE);
+    preprocessImage(
+      set.images.subarray(k * size, (k + 1) * size),
+      set.height,
+      set.width,
+      set.channels,
+      out,
+      i * INPUT_SIZE,
+    );
   }
   return out;
 }

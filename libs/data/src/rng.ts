@@ -43,7 +43,10 @@ export function createRng(seed: number | [number, number, number, number]): Rng 
     [a, b, c, d] = seed;
   } else {
     const sm = splitmix32(seed);
-    a = sm(); b = sm(); c = sm(); d = sm();
+    a = sm();
+    b = sm();
+    c = sm();
+    d = sm();
     for (let i = 0; i < 12; i++) step();
   }
   function step(): number {
@@ -76,7 +79,10 @@ export function createRng(seed: number | [number, number, number, number]): Rng 
     pick: (items) => items[Math.floor((step() / 4294967296) * items.length)],
     state: () => [a, b, c, d],
     fill: (out, from = 0, to = out.length) => {
-      let A = a, B = b, C = c, D = d;
+      let A = a,
+        B = b,
+        C = c,
+        D = d;
       for (let i = from; i < to; i++) {
         const t = (((A + B) >>> 0) + D) >>> 0;
         D = (D + 1) >>> 0;
@@ -86,7 +92,10 @@ export function createRng(seed: number | [number, number, number, number]): Rng 
         C = (C + t) >>> 0;
         out[i] = t / 4294967296;
       }
-      a = A; b = B; c = C; d = D;
+      a = A;
+      b = B;
+      c = C;
+      d = D;
     },
   };
   return rng;

@@ -6,7 +6,10 @@ import { createRng } from './rng.ts';
 test('epoch permutation is a deterministic permutation that changes with epoch and seed', () => {
   const a = epochPermutation(1000, 1, 0);
   assert.deepEqual(a, epochPermutation(1000, 1, 0));
-  assert.deepEqual([...a].sort((x, y) => x - y), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual(
+    [...a].sort((x, y) => x - y),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
   assert.notDeepEqual(a, epochPermutation(1000, 1, 1));
   assert.notDeepEqual(a, epochPermutation(1000, 2, 0));
 });
@@ -33,7 +36,10 @@ test('splitBatch hands every index of a global batch to exactly one rank', () =>
     const batch = Uint32Array.from({ length: len }, (_, i) => i * 3);
     for (let world = 1; world <= 8; world++) {
       const parts = Array.from({ length: world }, (_, r) => splitBatch(batch, r, world));
-      assert.deepEqual(parts.flatMap((p) => [...p]), [...batch]);
+      assert.deepEqual(
+        parts.flatMap((p) => [...p]),
+        [...batch],
+      );
       const sizes = parts.map((p) => p.length);
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1);
     }
@@ -44,16 +50,25 @@ test('pairedBatches pairs each source batch with as many target indices, over wh
   const opts = { sourceCount: 100, targetCount: 30, batchSize: 16, seed: 4, epoch: 0 };
   const batches = [...pairedBatches(opts)];
   assert.equal(batches.length, 7);
-  assert.deepEqual(batches.map((b) => b.source.length), [16, 16, 16, 16, 16, 16, 4]);
+  assert.deepEqual(
+    batches.map((b) => b.source.length),
+    [16, 16, 16, 16, 16, 16, 4],
+  );
   const src = batches.flatMap((b) => [...b.source]).sort((a, b) => a - b);
-  assert.deepEqual(src, Array.from({ length: 100 }, (_, i) => i));
+  assert.deepEqual(
+    src,
+    Array.from({ length: 100 }, (_, i) => i),
+  );
   for (const b of batches) {
     assert.equal(b.target.length, b.source.length);
     for (const t of b.target) assert.ok(t < 30);
   }
   // The target stream walks whole target epochs: its first 30 draws are a permutation of 0..29.
   const tgt = batches.flatMap((b) => [...b.target]);
-  assert.deepEqual(tgt.slice(0, 30).sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i));
+  assert.deepEqual(
+    tgt.slice(0, 30).sort((a, b) => a - b),
+    Array.from({ length: 30 }, (_, i) => i),
+  );
   // Deterministic, and the next epoch continues rather than repeats.
   assert.deepEqual([...pairedBatches(opts)], batches);
   const next = [...pairedBatches({ ...opts, epoch: 1 })];
@@ -66,7 +81,8 @@ test('pairedBatches pairs each source batch with as many target indices, over wh
 });
 
 test('rng.fill gives exactly the numbers next() would, and leaves the generator after them', () => {
-  const a = createRng(7), b = createRng(7);
+  const a = createRng(7),
+    b = createRng(7);
   const out = new Float64Array(1000);
   a.fill(out, 10, 900);
   for (let i = 10; i < 900; i++) assert.equal(out[i], b.next());

@@ -20,7 +20,8 @@ export function svhnFromMat(buf: Uint8Array, name: string): ImageSet {
   const vars = readMat(buf, name);
   const X = variable(vars, 'X', name);
   const y = variable(vars, 'y', name);
-  if (X.dims.length !== 4 || X.dims[2] !== 3) throw new Error(`${name}: X has dimensions ${X.dims.join('x')}, expected HxWx3xN.`);
+  if (X.dims.length !== 4 || X.dims[2] !== 3)
+    throw new Error(`${name}: X has dimensions ${X.dims.join('x')}, expected HxWx3xN.`);
   const [h, w, c, n] = X.dims;
   const labelCount = y.dims.reduce((a, b) => a * b, 1);
   if (labelCount !== n) throw new Error(`${name}: X holds ${n} images but y holds ${labelCount} labels.`);
@@ -40,7 +41,8 @@ export function svhnFromMat(buf: Uint8Array, name: string): ImageSet {
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const v = Number(y.data[i]);
-    if (!Number.isInteger(v) || v < 1 || v > 10) throw new Error(`${name}: label ${v} at index ${i} is not 1-10 (10 means digit 0).`);
+    if (!Number.isInteger(v) || v < 1 || v > 10)
+      throw new Error(`${name}: label ${v} at index ${i} is not 1-10 (10 means digit 0).`);
     labels[i] = v % 10;
   }
   return validateImageSet({ name, count: n, height: h, width: w, channels: 3, images, labels });
@@ -53,7 +55,9 @@ export function loadSvhn(split: Split, dir: string): ImageSet {
   try {
     buf = readFileSync(file);
   } catch {
-    throw new Error(`svhn/${split}: ${file} is missing; run \`npx nx run tools:download-data -- svhn\` on a machine with internet access, or copy the file there.`);
+    throw new Error(
+      `svhn/${split}: ${file} is missing; run \`npx nx run tools:download-data -- svhn\` on a machine with internet access, or copy the file there.`,
+    );
   }
   return svhnFromMat(buf, `svhn/${split}`);
 }

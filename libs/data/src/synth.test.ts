@@ -30,8 +30,12 @@ test('has the 32x32x3 shape, all ten classes and varied pixels', () => {
   // Every image has real content (not a flat colour).
   for (let i = 0; i < set.count; i++) {
     const px = set.images.subarray(i * 3072, (i + 1) * 3072);
-    let min = 255, max = 0;
-    for (const v of px) { min = Math.min(min, v); max = Math.max(max, v); }
+    let min = 255,
+      max = 0;
+    for (const v of px) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
     assert.ok(max - min > 20, `image ${i} is nearly flat (${min}..${max})`);
   }
 });
@@ -41,7 +45,10 @@ test('loads at least 8 printed and 8 more handwriting font families, each render
   const families = [...new Set(loadSynthFonts('printed+handwriting').map((f) => f.family))];
   assert.ok(printed.size >= 8, `only ${printed.size} printed families`);
   assert.ok(families.length >= printed.size + 8, `only ${families.length - printed.size} handwriting families`);
-  assert.ok([...printed].every((f) => families.includes(f)), 'the handwriting set keeps the printed fonts');
+  assert.ok(
+    [...printed].every((f) => families.includes(f)),
+    'the handwriting set keeps the printed fonts',
+  );
   const canvas = createCanvas(48, 48);
   const ctx = canvas.getContext('2d');
   const renders = new Set<string>();
@@ -73,10 +80,11 @@ test('plain SynDigits: the same digits and draws, without neighbours: less ink n
     let total = 0;
     for (let i = 0; i < set.count; i++) {
       const v: number[] = [];
-      for (let y = 0; y < 32; y++) for (const x of [0, 1, 2, 3, 28, 29, 30, 31]) {
-        const p = ((i * 32 + y) * 32 + x) * 3;
-        v.push(0.299 * set.images[p] + 0.587 * set.images[p + 1] + 0.114 * set.images[p + 2]);
-      }
+      for (let y = 0; y < 32; y++)
+        for (const x of [0, 1, 2, 3, 28, 29, 30, 31]) {
+          const p = ((i * 32 + y) * 32 + x) * 3;
+          v.push(0.299 * set.images[p] + 0.587 * set.images[p + 1] + 0.114 * set.images[p + 2]);
+        }
       const mean = v.reduce((a, b) => a + b, 0) / v.length;
       total += Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
     }

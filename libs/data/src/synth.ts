@@ -45,14 +45,26 @@ function drawDigit(ctx: SKRSContext2D, digit: number, x: number, baselineShift: 
   return m.width;
 }
 
-function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: number, out: Float32Array, plain: boolean): void {
+function renderOne(
+  ctx: SKRSContext2D,
+  rng: Rng,
+  fonts: SynthFont[],
+  label: number,
+  out: Float32Array,
+  plain: boolean,
+): void {
   const S = SYNTH_SIZE;
   const { fg, bg } = colours(rng);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   if (rng.next() < 0.5) {
     const bg2 = bg.map((v) => Math.min(255, Math.max(0, v + rng.uniform(-60, 60)))) as Rgb;
     const angle = rng.uniform(0, Math.PI);
-    const grad = ctx.createLinearGradient(16 - 16 * Math.cos(angle), 16 - 16 * Math.sin(angle), 16 + 16 * Math.cos(angle), 16 + 16 * Math.sin(angle));
+    const grad = ctx.createLinearGradient(
+      16 - 16 * Math.cos(angle),
+      16 - 16 * Math.sin(angle),
+      16 + 16 * Math.cos(angle),
+      16 + 16 * Math.sin(angle),
+    );
     grad.addColorStop(0, css(bg));
     grad.addColorStop(1, css(bg2));
     ctx.fillStyle = plain ? css(bg) : grad;

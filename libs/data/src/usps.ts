@@ -47,7 +47,9 @@ export function uspsFromText(text: string, file: string, name: string, expectedC
   const n = lines.length;
   if (n === 0) throw new Error(`${file}: holds no digits.`);
   if (expectedCount !== undefined && n !== expectedCount) {
-    throw new Error(`${file}: holds ${n} lines, expected ${expectedCount} digits; the file is incomplete or not the published one.`);
+    throw new Error(
+      `${file}: holds ${n} lines, expected ${expectedCount} digits; the file is incomplete or not the published one.`,
+    );
   }
   const size = USPS_SIZE * USPS_SIZE;
   const images = new Uint8Array(n * size);
@@ -113,10 +115,13 @@ export function loadUsps(split: Split, dir: string, options: UspsLoadOptions = {
   if (expected !== null) {
     const actual = createHash('sha256').update(bytes).digest('hex');
     if (actual !== expected) {
-      const size = options.sha256 === undefined ? ` (${bytes.length} bytes, the published file has ${USPS_BYTES[split]})` : '';
-      throw new Error(`${name}: ${file} is corrupt or not the published file: its SHA-256 is ${actual}, expected ${expected}${size}; delete it and ${uspsHowToGet()}.`);
+      const size =
+        options.sha256 === undefined ? ` (${bytes.length} bytes, the published file has ${USPS_BYTES[split]})` : '';
+      throw new Error(
+        `${name}: ${file} is corrupt or not the published file: its SHA-256 is ${actual}, expected ${expected}${size}; delete it and ${uspsHowToGet()}.`,
+      );
     }
   }
-  const count = options.count === undefined ? USPS_COUNTS[split] : options.count ?? undefined;
+  const count = options.count === undefined ? USPS_COUNTS[split] : (options.count ?? undefined);
   return uspsFromGzip(bytes, file, name, count);
 }

@@ -1,6 +1,12 @@
 /** Layer lists for the DANN network: a feature extractor, a label head and a domain head. */
 export type Layer =
-  | { readonly kind: 'conv'; readonly filters: number; readonly kernel: number; readonly padding: 'same' | 'valid'; readonly activation: 'relu' | 'linear' }
+  | {
+      readonly kind: 'conv';
+      readonly filters: number;
+      readonly kernel: number;
+      readonly padding: 'same' | 'valid';
+      readonly activation: 'relu' | 'linear';
+    }
   | { readonly kind: 'maxpool'; readonly size: number; readonly stride: number }
   | { readonly kind: 'dropout'; readonly rate: number }
   | { readonly kind: 'flatten' }
@@ -35,7 +41,13 @@ export interface Architecture {
   readonly conditional?: boolean;
 }
 
-const conv = (filters: number, kernel: number, padding: 'same' | 'valid'): Layer => ({ kind: 'conv', filters, kernel, padding, activation: 'relu' });
+const conv = (filters: number, kernel: number, padding: 'same' | 'valid'): Layer => ({
+  kind: 'conv',
+  filters,
+  kernel,
+  padding,
+  activation: 'relu',
+});
 const dense = (units: number, activation: 'relu' | 'linear' = 'relu'): Layer => ({ kind: 'dense', units, activation });
 const pool = (size: number, stride = size): Layer => ({ kind: 'maxpool', size, stride });
 const dropout = (rate: number): Layer => ({ kind: 'dropout', rate });
@@ -47,13 +59,25 @@ export const PRESETS = {
     name: 'seed',
     source: 'the reference Keras DANN project (2019): its CNN, 1,262,474 parameters on the label path',
     input,
-    features: [conv(32, 3, 'same'), conv(32, 3, 'valid'), pool(2), dropout(0.25), conv(64, 3, 'same'), conv(64, 3, 'valid'), pool(2), dropout(0.25), flatten, dense(512)],
+    features: [
+      conv(32, 3, 'same'),
+      conv(32, 3, 'valid'),
+      pool(2),
+      dropout(0.25),
+      conv(64, 3, 'same'),
+      conv(64, 3, 'valid'),
+      pool(2),
+      dropout(0.25),
+      flatten,
+      dense(512),
+    ],
     label: [dropout(0.5), dense(32), dense(10, 'linear')],
     domain: [dense(512), dense(32), dense(2, 'linear')],
   },
   paper: {
     name: 'paper',
-    source: 'Ganin & Lempitsky 2015 (and JMLR 2016, Fig. 4) MNIST network: conv5x5x32-pool-conv5x5x48-pool; label fc100-fc100-fc10; domain fc100-fc2 (same padding on 32x32 inputs)',
+    source:
+      'Ganin & Lempitsky 2015 (and JMLR 2016, Fig. 4) MNIST network: conv5x5x32-pool-conv5x5x48-pool; label fc100-fc100-fc10; domain fc100-fc2 (same padding on 32x32 inputs)',
     input,
     features: [conv(32, 5, 'same'), pool(2), conv(48, 5, 'same'), pool(2), flatten],
     label: [dense(100), dense(100), dense(10, 'linear')],
@@ -61,7 +85,8 @@ export const PRESETS = {
   },
   'paper-svhn': {
     name: 'paper-svhn',
-    source: 'Ganin & Lempitsky 2015 SVHN network: conv5x5x64-pool3/2-conv5x5x64-pool3/2-conv5x5x128; label fc3072-fc2048-fc10; domain fc1024-fc1024-fc2',
+    source:
+      'Ganin & Lempitsky 2015 SVHN network: conv5x5x64-pool3/2-conv5x5x64-pool3/2-conv5x5x128; label fc3072-fc2048-fc10; domain fc1024-fc1024-fc2',
     input,
     features: [conv(64, 5, 'same'), pool(3, 2), conv(64, 5, 'same'), pool(3, 2), conv(128, 5, 'same'), flatten],
     label: [dense(3072), dropout(0.5), dense(2048), dropout(0.5), dense(10, 'linear')],
@@ -73,7 +98,14 @@ export type PresetName = keyof typeof PRESETS;
 
 /** `arch` on grey (luminance) inputs; same parameters, so it can warm start from the RGB network. */
 export function greyInput(arch: Architecture): Architecture {
-  return arch.input.grey ? arch : { ...arch, name: `${arch.name}-grey`, source: `${arch.source}; grey (luminance) input`, input: { ...arch.input, grey: true } };
+  return arch.input.grey
+    ? arch
+    : {
+        ...arch,
+        name: `${arch.name}-grey`,
+        source: `${arch.source}; grey (luminance) input`,
+        input: { ...arch.input, grey: true },
+      };
 }
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
@@ -83,12 +115,18 @@ export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
  * heads), then the 2 domain logits. The label path is unchanged: it warm starts from, and exports like, `arch`.
  */
 export function withDomainHead(arch: Architecture, hidden: readonly number[], rate = 0): Architecture {
-  if (hidden.some((u) => !Number.isInteger(u) || u < 1)) throw new Error(`domain head layer widths must be positive integers, got ${hidden.join(',')}.`);
+  if (hidden.some((u) => !Number.isInteger(u) || u < 1))
+    throw new Error(`domain head layer widths must be positive integers, got ${hidden.join(',')}.`);
   if (!(rate >= 0 && rate < 1)) throw new Error(`domain head dropout must be in [0, 1), got ${rate}.`);
   const domain: Layer[] = hidden.flatMap((units) => (rate > 0 ? [dense(units), dropout(rate)] : [dense(units)]));
   domain.push(dense(2, 'linear'));
   const widths = hidden.length ? hidden.join('-') : 'linear';
-  return { ...arch, name: `${arch.name}-domain${widths}${rate > 0 ? `-d${rate}` : ''}`, source: `${arch.source}; domain head ${widths}${rate > 0 ? ` with dropout ${rate}` : ''}`, domain };
+  return {
+    ...arch,
+    name: `${arch.name}-domain${widths}${rate > 0 ? `-d${rate}` : ''}`,
+    source: `${arch.source}; domain head ${widths}${rate > 0 ? ` with dropout ${rate}` : ''}`,
+    domain,
+  };
 }
 
 /**
@@ -100,7 +138,8 @@ export function withDomainHead(arch: Architecture, hidden: readonly number[], ra
 export function domainAfter(arch: Architecture, layers: number): Architecture {
   if (layers === 0) return arch;
   const hidden = arch.label.length - 1;
-  if (!Number.isInteger(layers) || layers < 0 || layers > hidden) throw new Error(`the domain head can read the label path after 0..${hidden} of its layers, got ${layers}.`);
+  if (!Number.isInteger(layers) || layers < 0 || layers > hidden)
+    throw new Error(`the domain head can read the label path after 0..${hidden} of its layers, got ${layers}.`);
   return {
     ...arch,
     name: `${arch.name}-grl${layers}`,
@@ -112,7 +151,14 @@ export function domainAfter(arch: Architecture, layers: number): Architecture {
 
 /** `arch` whose domain head compares the domains class by class (features ⊗ class probabilities, CDAN). */
 export function conditionalDomain(arch: Architecture): Architecture {
-  return arch.conditional ? arch : { ...arch, name: `${arch.name}-cdan`, source: `${arch.source}; the domain head reads features ⊗ class probabilities (CDAN)`, conditional: true };
+  return arch.conditional
+    ? arch
+    : {
+        ...arch,
+        name: `${arch.name}-cdan`,
+        source: `${arch.source}; the domain head reads features ⊗ class probabilities (CDAN)`,
+        conditional: true,
+      };
 }
 
 export type Group = 'features' | 'label' | 'domain';
@@ -135,11 +181,16 @@ export function layerOutput(layer: Layer, shape: number[]): number[] {
     case 'conv': {
       const [h, w] = shape;
       const out = (n: number) => (layer.padding === 'same' ? n : n - layer.kernel + 1);
-      if (out(h) < 1 || out(w) < 1) throw new Error(`a ${layer.kernel}x${layer.kernel} valid convolution does not fit a ${h}x${w} input.`);
+      if (out(h) < 1 || out(w) < 1)
+        throw new Error(`a ${layer.kernel}x${layer.kernel} valid convolution does not fit a ${h}x${w} input.`);
       return [out(h), out(w), layer.filters];
     }
     case 'maxpool':
-      return [Math.floor((shape[0] - layer.size) / layer.stride) + 1, Math.floor((shape[1] - layer.size) / layer.stride) + 1, shape[2]];
+      return [
+        Math.floor((shape[0] - layer.size) / layer.stride) + 1,
+        Math.floor((shape[1] - layer.size) / layer.stride) + 1,
+        shape[2],
+      ];
     case 'flatten':
       return [shape.reduce((a, b) => a * b, 1)];
     case 'dense':
@@ -152,7 +203,9 @@ export function layerOutput(layer: Layer, shape: number[]): number[] {
 
 /** Width of the feature layer (the flattened feature maps, or the hidden layer the domain head reads). */
 export function featureWidth(arch: Architecture): number {
-  return arch.features.reduce((shape, layer) => layerOutput(layer, shape), [arch.input.height, arch.input.width, arch.input.channels]).reduce((a, b) => a * b, 1);
+  return arch.features
+    .reduce((shape, layer) => layerOutput(layer, shape), [arch.input.height, arch.input.width, arch.input.channels])
+    .reduce((a, b) => a * b, 1);
 }
 
 /** The flat parameter layout: features, then label head, then domain head; kernel before bias per layer. */
@@ -168,7 +221,8 @@ export function paramSpecs(arch: Architecture): ParamSpec[] {
     layers.forEach((layer, i) => {
       const name = `${group}/${i}_${layer.kind}`;
       if (layer.kind === 'conv') {
-        const k = layer.kernel, ci = shape[2];
+        const k = layer.kernel,
+          ci = shape[2];
         add(`${name}/kernel`, group, [k, k, ci, layer.filters], k * k * ci, k * k * layer.filters, 'kernel');
         add(`${name}/bias`, group, [layer.filters], 0, 0, 'bias');
       } else if (layer.kind === 'dense') {
@@ -181,13 +235,18 @@ export function paramSpecs(arch: Architecture): ParamSpec[] {
   };
   const feat = walk('features', arch.features, [arch.input.height, arch.input.width, arch.input.channels]);
   const logits = walk('label', arch.label, feat);
-  if (logits.length !== 1 || logits[0] !== 10) throw new Error(`${arch.name}: the label head must end in 10 units, got ${logits.join('x')}.`);
+  if (logits.length !== 1 || logits[0] !== 10)
+    throw new Error(`${arch.name}: the label head must end in 10 units, got ${logits.join('x')}.`);
   const width = feat.reduce((a, b) => a * b, 1);
   const dom = walk('domain', arch.domain, [arch.conditional ? width * 10 : width]);
-  if (dom.length !== 1 || dom[0] !== 2) throw new Error(`${arch.name}: the domain head must end in 2 units, got ${dom.join('x')}.`);
+  if (dom.length !== 1 || dom[0] !== 2)
+    throw new Error(`${arch.name}: the domain head must end in 2 units, got ${dom.join('x')}.`);
   return specs;
 }
 
-export function paramCount(specs: readonly ParamSpec[], groups: readonly Group[] = ['features', 'label', 'domain']): number {
+export function paramCount(
+  specs: readonly ParamSpec[],
+  groups: readonly Group[] = ['features', 'label', 'domain'],
+): number {
   return specs.filter((s) => groups.includes(s.group)).reduce((a, s) => a + s.size, 0);
 }

@@ -40,7 +40,8 @@ function loadFailure(pkg: string, err: unknown): string {
     if (String(e.message).includes(pkg)) return `${pkg} is not installed (see the README, "GPU machines")`;
   }
   const first = String(e.message ?? err).split('\n')[0];
-  if (/libcud|cudnn|libnvidia|CUDA/i.test(first)) return `${pkg} is installed but the CUDA libraries are missing (${first})`;
+  if (/libcud|cudnn|libnvidia|CUDA/i.test(first))
+    return `${pkg} is installed but the CUDA libraries are missing (${first})`;
   return `${pkg} failed to load (${first})`;
 }
 
@@ -63,10 +64,14 @@ async function tryCandidate(c: Candidate, gpu: number | undefined, wasmKernels: 
 
 function describe(c: Candidate, gpu: number | undefined): string {
   switch (c) {
-    case 'tensorflow-gpu': return `gpu ${gpu ?? 0} (tfjs-node-gpu)`;
-    case 'tensorflow': return 'cpu (tfjs-node, libtensorflow)';
-    case 'wasm': return 'cpu (wasm XNNPACK, 1 thread, project training kernels)';
-    case 'cpu': return 'cpu (plain JavaScript, slow for convolutions)';
+    case 'tensorflow-gpu':
+      return `gpu ${gpu ?? 0} (tfjs-node-gpu)`;
+    case 'tensorflow':
+      return 'cpu (tfjs-node, libtensorflow)';
+    case 'wasm':
+      return 'cpu (wasm XNNPACK, 1 thread, project training kernels)';
+    case 'cpu':
+      return 'cpu (plain JavaScript, slow for convolutions)';
   }
 }
 
@@ -80,7 +85,8 @@ export async function selectBackend(options: BackendOptions = {}): Promise<Backe
   const gpu = options.gpu;
   const log = options.log ?? (() => {});
   let order: Candidate[];
-  if (request === 'auto') order = gpu !== undefined ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : ['tensorflow', 'wasm', 'cpu'];
+  if (request === 'auto')
+    order = gpu !== undefined ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : ['tensorflow', 'wasm', 'cpu'];
   else if (request === 'tensorflow-gpu') order = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
   else order = [request];
   const strict = options.strictDevice || (request !== 'auto' && request !== 'tensorflow-gpu');

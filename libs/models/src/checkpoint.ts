@@ -41,9 +41,15 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
   const { m, v } = c.optimizer.state;
   const hash = createHash('sha256').update(bytes(c.weights)).update(bytes(m)).update(bytes(v)).digest('hex');
   const header: Header = {
-    format: FORMAT, arch: c.arch, step: c.step, epoch: c.epoch, config: c.config, extra: c.extra,
+    format: FORMAT,
+    arch: c.arch,
+    step: c.step,
+    epoch: c.epoch,
+    config: c.config,
+    extra: c.extra,
     optimizer: { kind: c.optimizer.kind, step: c.optimizer.state.step, m: m.length, v: v.length },
-    params: c.weights.length, sha256: hash,
+    params: c.weights.length,
+    sha256: hash,
   };
   let json = Buffer.from(JSON.stringify(header));
   json = Buffer.concat([json, Buffer.alloc((4 - ((12 + json.length) % 4)) % 4, 0x20)]); // floats start 4-aligned
@@ -65,7 +71,8 @@ export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoin
   if (h.format !== FORMAT) throw new Error(`${what}: format ${h.format} is not supported (expected ${FORMAT}).`);
   const floats = h.params + h.optimizer.m + h.optimizer.v;
   const start = 12 + len;
-  if (b.length !== start + floats * 4) throw new Error(`${what}: ${b.length} bytes, expected ${start + floats * 4}; the file is truncated or corrupt.`);
+  if (b.length !== start + floats * 4)
+    throw new Error(`${what}: ${b.length} bytes, expected ${start + floats * 4}; the file is truncated or corrupt.`);
   const all = new Float32Array(floats);
   new Uint8Array(all.buffer).set(b.subarray(start));
   const weights = all.subarray(0, h.params);
@@ -74,7 +81,12 @@ export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoin
   const hash = createHash('sha256').update(bytes(weights)).update(bytes(m)).update(bytes(v)).digest('hex');
   if (hash !== h.sha256) throw new Error(`${what}: checksum mismatch; the file is corrupt.`);
   return {
-    arch: h.arch, step: h.step, epoch: h.epoch, config: h.config as C, extra: h.extra, weights,
+    arch: h.arch,
+    step: h.step,
+    epoch: h.epoch,
+    config: h.config as C,
+    extra: h.extra,
+    weights,
     optimizer: { kind: h.optimizer.kind, state: { step: h.optimizer.step, m, v } },
   };
 }

@@ -12,7 +12,8 @@ let instances = 0;
  * backend, and several times faster than tf.dropout's JavaScript random numbers.
  */
 function dropoutMask(shape: number[], rate: number, seed: number, rowIds?: Uint32Array): tf.Tensor {
-  const keep = 1 - rate, scale = 1 / keep;
+  const keep = 1 - rate,
+    scale = 1 / keep;
   const u = new Float32Array(shape.reduce((a, b) => a * b, 1));
   if (!rowIds) {
     createRng(seed).fill(u);
@@ -66,12 +67,18 @@ export class DannNetwork {
   /** Each group's variables in layer order (kernel, bias, ...), for the forward pass. */
   private readonly groupVars: Record<Group, tf.Variable[]>;
 
-  constructor(readonly arch: Architecture, weights: Float32Array) {
+  constructor(
+    readonly arch: Architecture,
+    weights: Float32Array,
+  ) {
     this.specs = paramSpecs(arch);
     this.size = this.specs.reduce((a, s) => a + s.size, 0);
-    if (weights.length !== this.size) throw new Error(`${arch.name} has ${this.size} parameters but the weights hold ${weights.length}.`);
+    if (weights.length !== this.size)
+      throw new Error(`${arch.name} has ${this.size} parameters but the weights hold ${weights.length}.`);
     const id = instances++;
-    this.vars = this.specs.map((s) => tf.variable(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape), true, `dann${id}/${s.name}`));
+    this.vars = this.specs.map((s) =>
+      tf.variable(tf.tensor(weights.subarray(s.offset, s.offset + s.size), s.shape), true, `dann${id}/${s.name}`),
+    );
     this.groupVars = { features: [], label: [], domain: [] };
     this.specs.forEach((s, i) => this.groupVars[s.group].push(this.vars[i]));
   }
@@ -95,7 +102,9 @@ export class DannNetwork {
 
   setWeights(flat: Float32Array): void {
     if (flat.length !== this.size) throw new Error(`expected ${this.size} weights, got ${flat.length}.`);
-    tf.tidy(() => this.specs.forEach((s, i) => this.vars[i].assign(tf.tensor(flat.subarray(s.offset, s.offset + s.size), s.shape))));
+    tf.tidy(() =>
+      this.specs.forEach((s, i) => this.vars[i].assign(tf.tensor(flat.subarray(s.offset, s.offset + s.size), s.shape))),
+    );
   }
 
   getWeights(): Float32Array {
@@ -104,19 +113,34 @@ export class DannNetwork {
     return flat;
   }
 
-  private run(group: Group, layers: readonly Layer[], x: tf.Tensor, o: ForwardOptions, constantWeights = false): tf.Tensor {
+  private run(
+    group: Group,
+    layers: readonly Layer[],
+    x: tf.Tensor,
+    o: ForwardOptions,
+    constantWeights = false,
+  ): tf.Tensor {
     let v = 0;
     const params = constantWeights ? this.groupVars[group].map((p) => stopGradient(p)) : this.groupVars[group];
     layers.forEach((layer, i) => {
       switch (layer.kind) {
         case 'conv': {
-          const kernel = params[v++] as tf.Tensor4D, bias = params[v++];
+          const kernel = params[v++] as tf.Tensor4D,
+            bias = params[v++];
           // Fused bias + relu: one XNNPACK call forward, and fewer tensors kept for the backward pass.
-          x = tf.fused.conv2d({ x: x as tf.Tensor4D, filter: kernel, strides: 1, pad: layer.padding, bias, activation: layer.activation });
+          x = tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: kernel,
+            strides: 1,
+            pad: layer.padding,
+            bias,
+            activation: layer.activation,
+          });
           break;
         }
         case 'dense': {
-          const kernel = params[v++] as tf.Tensor2D, bias = params[v++];
+          const kernel = params[v++] as tf.Tensor2D,
+            bias = params[v++];
           x = tf.fused.matMul({ a: x as tf.Tensor2D, b: kernel, bias, activation: layer.activation });
           break;
         }
@@ -127,7 +151,8 @@ export class DannNetwork {
           x = tf.reshape(x, [x.shape[0], -1]);
           break;
         case 'dropout':
-          if (o.training && layer.rate > 0) x = tf.mul(x, dropoutMask(x.shape, layer.rate, mixSeed(o.seed ?? 0, GROUPS.indexOf(group), i), o.rowIds));
+          if (o.training && layer.rate > 0)
+            x = tf.mul(x, dropoutMask(x.shape, layer.rate, mixSeed(o.seed ?? 0, GROUPS.indexOf(group), i), o.rowIds));
           break;
       }
     });
@@ -152,12 +177,20 @@ export class DannNetwork {
     if (!this.arch.conditional) return features;
     if (!probs) throw new Error(`${this.arch.name}: a conditional domain head needs the class probabilities.`);
     const [n, d] = features.shape;
-    return tf.reshape(tf.mul(tf.reshape(features, [n, d, 1]), tf.reshape(stopGradient(probs), [n, 1, 10])), [n, d * 10]);
+    return tf.reshape(tf.mul(tf.reshape(features, [n, d, 1]), tf.reshape(stopGradient(probs), [n, 1, 10])), [
+      n,
+      d * 10,
+    ]);
   }
 
   /** Domain logits through the gradient reversal layer (-lambda on the way back); `probs` for a conditional head. */
   domainLogits(features: tf.Tensor2D, lambda: number, o: ForwardOptions, probs?: tf.Tensor2D): tf.Tensor2D {
-    return this.run('domain', this.arch.domain, gradientReversal(this.domainInput(features, probs), lambda), o) as tf.Tensor2D;
+    return this.run(
+      'domain',
+      this.arch.domain,
+      gradientReversal(this.domainInput(features, probs), lambda),
+      o,
+    ) as tf.Tensor2D;
   }
 
   /**
@@ -170,7 +203,9 @@ export class DannNetwork {
 
   /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */
   predict(images: Float32Array, batchSize = 256): Float32Array {
-    return this.mapBatches(images, 10, batchSize, (x) => tf.softmax(this.labelLogits(this.features(x, { training: false }), { training: false })));
+    return this.mapBatches(images, 10, batchSize, (x) =>
+      tf.softmax(this.labelLogits(this.features(x, { training: false }), { training: false })),
+    );
   }
 
   /** Feature-layer activations (n x d) for preprocessed NHWC images. */
@@ -179,7 +214,12 @@ export class DannNetwork {
     return this.mapBatches(images, d, batchSize, (x) => this.features(x, { training: false }));
   }
 
-  private mapBatches(images: Float32Array, width: number, batchSize: number, fn: (x: tf.Tensor4D) => tf.Tensor): Float32Array {
+  private mapBatches(
+    images: Float32Array,
+    width: number,
+    batchSize: number,
+    fn: (x: tf.Tensor4D) => tf.Tensor,
+  ): Float32Array {
     const { height: h, width: w, channels: c } = this.arch.input;
     const per = h * w * c;
     const n = images.length / per;

@@ -27,8 +27,15 @@ const ARCH: Architecture = {
     { kind: 'dropout', rate: 0.25 },
     { kind: 'flatten' },
   ],
-  label: [{ kind: 'dense', units: 16, activation: 'relu' }, { kind: 'dropout', rate: 0.5 }, { kind: 'dense', units: 10, activation: 'linear' }],
-  domain: [{ kind: 'dense', units: 8, activation: 'relu' }, { kind: 'dense', units: 2, activation: 'linear' }],
+  label: [
+    { kind: 'dense', units: 16, activation: 'relu' },
+    { kind: 'dropout', rate: 0.5 },
+    { kind: 'dense', units: 10, activation: 'linear' },
+  ],
+  domain: [
+    { kind: 'dense', units: 8, activation: 'relu' },
+    { kind: 'dense', units: 2, activation: 'linear' },
+  ],
 };
 
 let weights: Float32Array;
@@ -54,15 +61,25 @@ before(async () => {
 /** A left-right and top-bottom mirror-symmetric image, and one that is not. */
 function symmetricImage(): Float32Array {
   const px = new Uint8Array(32 * 32);
-  for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) px[y * 32 + x] = Math.abs(x - 15.5) + Math.abs(y - 15.5) < 10 ? 230 : 30;
+  for (let y = 0; y < 32; y++)
+    for (let x = 0; x < 32; x++) px[y * 32 + x] = Math.abs(x - 15.5) + Math.abs(y - 15.5) < 10 ? 230 : 30;
   const out = new Float32Array(INPUT_SIZE);
   preprocessImage(px, 32, 32, 1, out);
   return out;
 }
 
-test('a trained model round-trips through ONNX: onnxruntime matches tfjs within 1e-4 with the same top-1', { timeout: 60_000 }, async () => {
+test('a trained model round-trips through ONNX: onnxruntime matches tfjs within 1e-4 with the same top-1', {
+  timeout: 60_000,
+}, async () => {
   const file = join(dir, 'model.onnx');
-  const r = await exportOnnx({ arch: ARCH, weights, training, accuracy: { source: 0.9, target: 0.8, testImages: 100 }, verify: { images, labels }, file });
+  const r = await exportOnnx({
+    arch: ARCH,
+    weights,
+    training,
+    accuracy: { source: 0.9, target: 0.8, testImages: 100 },
+    verify: { images, labels },
+    file,
+  });
   const v = r.sidecar.verification;
   assert.ok(v.passed && v.maxAbsDiff <= 1e-4 && v.top1Mismatches === 0 && v.count === 256, JSON.stringify(v));
   assert.ok(r.tfjsAccuracy > 0.6, `the toy model learned (${r.tfjsAccuracy})`);
@@ -72,13 +89,17 @@ test('a trained model round-trips through ONNX: onnxruntime matches tfjs within 
   const runner = await openOnnx(file, ARCH.input);
   const three = await runner.probabilities(images.subarray(0, 3 * INPUT_SIZE));
   await runner.close();
-  for (let i = 0; i < 3; i++) assert.ok(Math.abs(three.subarray(i * 10, i * 10 + 10).reduce((a, b) => a + b, 0) - 1) < 1e-5);
+  for (let i = 0; i < 3; i++)
+    assert.ok(Math.abs(three.subarray(i * 10, i * 10 + 10).reduce((a, b) => a + b, 0) - 1) < 1e-5);
 
   const d = describeOnnxModel(readFileSync(file));
   assert.equal(d.opset, 13);
   assert.equal(d.irVersion, 8);
   assert.equal(d.opTypes[0], 'Transpose');
-  assert.deepEqual(d.opTypes.filter((t) => t === 'Conv' || t === 'MaxPool' || t === 'Gemm'), ['Conv', 'MaxPool', 'Conv', 'MaxPool', 'Conv', 'Gemm', 'Gemm']);
+  assert.deepEqual(
+    d.opTypes.filter((t) => t === 'Conv' || t === 'MaxPool' || t === 'Gemm'),
+    ['Conv', 'MaxPool', 'Conv', 'MaxPool', 'Conv', 'Gemm', 'Gemm'],
+  );
   assert.equal(d.opTypes.at(-1), 'Softmax');
   assert.ok(!d.opTypes.includes('Dropout'));
   const sidecar = JSON.parse(readFileSync(sidecarPath(file), 'utf8')) as OnnxSidecar;
@@ -94,7 +115,9 @@ test('a trained model round-trips through ONNX: onnxruntime matches tfjs within 
 
 const labelPathFloats = () => paramCount(paramSpecs(ARCH), ['features', 'label']);
 
-test('a model with the flatten order left in tfjs order fails verification on an asymmetric input, and nothing is written', { timeout: 60_000 }, async () => {
+test('a model with the flatten order left in tfjs order fails verification on an asymmetric input, and nothing is written', {
+  timeout: 60_000,
+}, async () => {
   const file = join(dir, 'scrambled.onnx');
   await assert.rejects(
     exportOnnx({ arch: ARCH, weights, training, verify: { images, labels }, file, flattenOrder: 'none' }),
@@ -104,7 +127,9 @@ test('a model with the flatten order left in tfjs order fails verification on an
   assert.equal(existsSync(sidecarPath(file)), false);
 });
 
-test('int8: per-channel weights behind DequantizeLinear, a quarter of the bytes, accuracy kept', { timeout: 60_000 }, async () => {
+test('int8: per-channel weights behind DequantizeLinear, a quarter of the bytes, accuracy kept', {
+  timeout: 60_000,
+}, async () => {
   const fp32 = describeOnnxModel(buildOnnxModel(ARCH, weights));
   const file = join(dir, 'model.int8.onnx');
   const r = await exportOnnx({ arch: ARCH, weights, training, verify: { images, labels }, file, quantization: 'int8' });
@@ -112,11 +137,16 @@ test('int8: per-channel weights behind DequantizeLinear, a quarter of the bytes,
   assert.equal(d.opTypes.filter((t) => t === 'DequantizeLinear').length, 5);
   assert.ok(d.initializerBytes < 0.35 * fp32.initializerBytes, `${d.initializerBytes} vs ${fp32.initializerBytes}`);
   assert.ok(Math.abs(r.onnxAccuracy - r.tfjsAccuracy) <= 0.02);
-  assert.ok(r.sidecar.verification.maxAbsDiff < 0.1 && r.sidecar.verification.maxAbsDiff > 0, String(r.sidecar.verification.maxAbsDiff));
+  assert.ok(
+    r.sidecar.verification.maxAbsDiff < 0.1 && r.sidecar.verification.maxAbsDiff > 0,
+    String(r.sidecar.verification.maxAbsDiff),
+  );
   assert.equal(r.sidecar.quantization, 'int8');
 });
 
-test('a grey-input network (luminance, standardised again inside the network) exports with the same graph steps', { timeout: 60_000 }, async () => {
+test('a grey-input network (luminance, standardised again inside the network) exports with the same graph steps', {
+  timeout: 60_000,
+}, async () => {
   const grey = greyInput(ARCH);
   const file = join(dir, 'grey.onnx');
   const r = await exportOnnx({ arch: grey, weights, training, verify: { images, labels }, file });

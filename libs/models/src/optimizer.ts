@@ -48,10 +48,20 @@ export function l2norm(v: Float32Array): number {
  * Applies one update in place: weights -= lr * direction(grad). Rejects a non-finite gradient
  * with one sentence before touching anything.
  */
-export function applyUpdate(weights: Float32Array, grad: Float32Array, state: OptimizerState, config: OptimizerConfig, lr: number): UpdateInfo {
-  if (grad.length !== weights.length) throw new Error(`gradient has ${grad.length} values for ${weights.length} weights.`);
+export function applyUpdate(
+  weights: Float32Array,
+  grad: Float32Array,
+  state: OptimizerState,
+  config: OptimizerConfig,
+  lr: number,
+): UpdateInfo {
+  if (grad.length !== weights.length)
+    throw new Error(`gradient has ${grad.length} values for ${weights.length} weights.`);
   const gradNorm = l2norm(grad);
-  if (!Number.isFinite(gradNorm)) throw new Error(`the gradient holds NaN or Infinity (at update ${state.step + 1}); the weights were not changed: lower the learning rate or enable --clip-norm.`);
+  if (!Number.isFinite(gradNorm))
+    throw new Error(
+      `the gradient holds NaN or Infinity (at update ${state.step + 1}); the weights were not changed: lower the learning rate or enable --clip-norm.`,
+    );
   const clip = config.clipNorm ?? 0;
   const scale = clip > 0 && gradNorm > clip ? clip / gradNorm : 1;
   const wd = config.weightDecay ?? 0;
@@ -65,10 +75,17 @@ export function applyUpdate(weights: Float32Array, grad: Float32Array, state: Op
       weights[i] -= lr * m[i];
     }
   } else {
-    const b1 = config.beta1 ?? 0.9, b2 = config.beta2 ?? 0.999, eps = config.epsilon ?? 1e-7;
-    const c1 = 1 - Math.pow(b1, state.step), c2 = 1 - Math.pow(b2, state.step);
+    const b1 = config.beta1 ?? 0.9,
+      b2 = config.beta2 ?? 0.999,
+      eps = config.epsilon ?? 1e-7;
+    const c1 = 1 - Math.pow(b1, state.step),
+      c2 = 1 - Math.pow(b2, state.step);
     // weights -= lr * (m / c1) / (sqrt(v / c2) + eps), with the bias corrections folded into constants.
-    const stepSize = lr / c1, rootC2 = Math.sqrt(c2), epsC2 = eps * rootC2, a1 = 1 - b1, a2 = 1 - b2;
+    const stepSize = lr / c1,
+      rootC2 = Math.sqrt(c2),
+      epsC2 = eps * rootC2,
+      a1 = 1 - b1,
+      a2 = 1 - b2;
     const { m, v } = state;
     for (let i = 0; i < weights.length; i++) {
       const g = wd === 0 ? grad[i] * scale : grad[i] * scale + wd * weights[i];

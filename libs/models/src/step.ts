@@ -78,15 +78,18 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
   const per = h * w * c;
   const ns = batch.sourceLabels.length;
   if (ns < 1) throw new Error('a step needs at least one source sample.');
-  if (batch.source.length !== ns * per) throw new Error(`source batch holds ${batch.source.length} floats, expected ${ns} x ${per}.`);
+  if (batch.source.length !== ns * per)
+    throw new Error(`source batch holds ${batch.source.length} floats, expected ${ns} x ${per}.`);
   const dann = o.method === 'dann';
   const nt = dann ? (batch.target?.length ?? 0) / per : 0;
-  if (dann && (!Number.isInteger(nt) || nt < 1)) throw new Error(`dann needs a target batch of whole ${h}x${w}x${c} images.`);
+  if (dann && (!Number.isInteger(nt) || nt < 1))
+    throw new Error(`dann needs a target batch of whole ${h}x${w}x${c} images.`);
   const domainWeight = o.domainWeight ?? 1;
   const adversarial = o.adversarial ?? 'grl';
   let rowIds: Uint32Array | undefined;
   if (batch.ids) {
-    if (batch.ids.source.length !== ns || (dann && batch.ids.target?.length !== nt)) throw new Error('batch ids must match the source and target rows.');
+    if (batch.ids.source.length !== ns || (dann && batch.ids.target?.length !== nt))
+      throw new Error('batch ids must match the source and target rows.');
     rowIds = new Uint32Array(ns + nt);
     rowIds.set(batch.ids.source);
     for (let i = 0; i < nt; i++) rowIds[ns + i] = (batch.ids.target![i] | 0x80000000) >>> 0; // target ids apart from source ids
@@ -96,7 +99,9 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
 
   const kept: tf.Tensor[] = [];
   const labels = tf.tensor1d(batch.sourceLabels, 'int32');
-  const domainLabels = dann ? tf.tidy(() => tf.concat([tf.zeros([ns], 'int32'), tf.ones([nt], 'int32')]) as tf.Tensor1D) : null;
+  const domainLabels = dann
+    ? tf.tidy(() => tf.concat([tf.zeros([ns], 'int32'), tf.ones([nt], 'int32')]) as tf.Tensor1D)
+    : null;
   let labelLogits!: tf.Tensor2D;
   let domainLogits: tf.Tensor2D | null = null;
   let labelLoss!: tf.Scalar;
@@ -113,10 +118,20 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     const domainTargets = tf.oneHot(domainLabels!, 2);
     // The label head on the target rows, computed once for whichever terms need it.
     let targetLogits: tf.Tensor2D | undefined;
-    const targetLabelLogits = () => (targetLogits ??= net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), { ...fo, rowIds: rowIds?.subarray(ns) }));
+    const targetLabelLogits = () =>
+      (targetLogits ??= net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), {
+        ...fo,
+        rowIds: rowIds?.subarray(ns),
+      }));
     // A conditional (CDAN) head also reads the class probabilities of every row, source and target.
-    const probs = net.arch.conditional ? (tf.softmax(tf.concat([labelLogits, targetLabelLogits()])) as tf.Tensor2D) : undefined;
-    domainLogits = tf.keep(adversarial === 'grl' ? net.domainLogits(features, o.lambda, fo, probs) : net.domainHead(stopGradient(features), fo, false, probs));
+    const probs = net.arch.conditional
+      ? (tf.softmax(tf.concat([labelLogits, targetLabelLogits()])) as tf.Tensor2D)
+      : undefined;
+    domainLogits = tf.keep(
+      adversarial === 'grl'
+        ? net.domainLogits(features, o.lambda, fo, probs)
+        : net.domainHead(stopGradient(features), fo, false, probs),
+    );
     domainLoss = tf.keep(tf.losses.softmaxCrossEntropy(domainTargets, domainLogits) as tf.Scalar);
     kept.push(domainLogits, domainLoss);
     let total = tf.add(labelLoss, tf.mul(domainLoss, domainWeight)) as tf.Scalar;

@@ -1,7 +1,13 @@
 import { pairedBatches, preprocessBatch, INPUT_SIZE, mixSeed, type ImageSet, type PairedBatch } from '@dann/data';
 import { PRESETS, type Architecture, type Group, type PresetName } from './architecture.ts';
 import { DannNetwork } from './network.ts';
-import { applyUpdate, createOptimizerState, type OptimizerConfig, type OptimizerState, type UpdateInfo } from './optimizer.ts';
+import {
+  applyUpdate,
+  createOptimizerState,
+  type OptimizerConfig,
+  type OptimizerState,
+  type UpdateInfo,
+} from './optimizer.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
 import { computeGradient, type Adversarial, type Method, type StepResult } from './step.ts';
 import type { Checkpoint } from './checkpoint.ts';
@@ -56,7 +62,11 @@ export class RunPlan {
   readonly totalSteps: number;
   private epochBatches: { epoch: number; batches: PairedBatch[] } | null = null;
 
-  constructor(readonly config: TrainConfig, readonly sourceCount: number, readonly targetCount: number) {
+  constructor(
+    readonly config: TrainConfig,
+    readonly sourceCount: number,
+    readonly targetCount: number,
+  ) {
     this.stepsPerEpoch = Math.ceil(sourceCount / config.batchSize);
     this.totalSteps = this.stepsPerEpoch * config.epochs;
   }
@@ -69,7 +79,15 @@ export class RunPlan {
   batchAt(step: number): PairedBatch {
     const epoch = this.epochOf(step);
     if (this.epochBatches?.epoch !== epoch) {
-      const batches = [...pairedBatches({ sourceCount: this.sourceCount, targetCount: this.targetCount, batchSize: this.config.batchSize, seed: this.config.seed, epoch })];
+      const batches = [
+        ...pairedBatches({
+          sourceCount: this.sourceCount,
+          targetCount: this.targetCount,
+          batchSize: this.config.batchSize,
+          seed: this.config.seed,
+          epoch,
+        }),
+      ];
       this.epochBatches = { epoch, batches };
     }
     return this.epochBatches.batches[step % this.stepsPerEpoch];
@@ -122,7 +140,10 @@ export class Trainer {
       : createOptimizerState(config.optimizer, this.net.size);
     this.step = init?.step ?? 0;
     this.plan = new RunPlan(config, source.count, target.count);
-    this.updated = config.method === 'source-only' ? this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0) : this.net.size;
+    this.updated =
+      config.method === 'source-only'
+        ? this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0)
+        : this.net.size;
     this.sourceBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
     this.targetBuffer = new Float32Array(config.batchSize * INPUT_SIZE);
   }
@@ -169,14 +190,33 @@ export class Trainer {
    * batchSize of each). `perSampleDropout` draws each sample's masks from its index, so a sharded
    * batch gets the masks the whole batch would. Frozen groups get a zero gradient.
    */
-  gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number, perSampleDropout = false): StepResult {
+  gradientFor(
+    sourceIdx: ArrayLike<number>,
+    targetIdx: ArrayLike<number>,
+    lambda: number,
+    seed: number,
+    perSampleDropout = false,
+  ): StepResult {
     const n = sourceIdx.length;
     const dann = this.config.method === 'dann';
     const source = preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE));
-    const target = dann ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE)) : undefined;
+    const target = dann
+      ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE))
+      : undefined;
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
     const ids = perSampleDropout ? { source: sourceIdx, target: targetIdx } : undefined;
-    const result = computeGradient(this.net, { source, sourceLabels, target, ids }, { method: this.config.method, lambda, adversarial: this.config.adversarial, targetEntropy: this.config.targetEntropy, domainWeight: this.config.domainWeight, seed });
+    const result = computeGradient(
+      this.net,
+      { source, sourceLabels, target, ids },
+      {
+        method: this.config.method,
+        lambda,
+        adversarial: this.config.adversarial,
+        targetEntropy: this.config.targetEntropy,
+        domainWeight: this.config.domainWeight,
+        seed,
+      },
+    );
     for (const spec of this.net.specs) {
       if (this.config.frozen?.includes(spec.group)) result.gradient.fill(0, spec.offset, spec.offset + spec.size);
     }
@@ -189,7 +229,10 @@ export class Trainer {
     // update is exactly zero: skip it.
     const n = this.updated;
     const o = this.optimizer;
-    const state = n === this.net.size ? o : { step: o.step, m: o.m.subarray(0, Math.min(n, o.m.length)), v: o.v.subarray(0, Math.min(n, o.v.length)) };
+    const state =
+      n === this.net.size
+        ? o
+        : { step: o.step, m: o.m.subarray(0, Math.min(n, o.m.length)), v: o.v.subarray(0, Math.min(n, o.v.length)) };
     const info = applyUpdate(this.weights.subarray(0, n), gradient.subarray(0, n), state, this.config.optimizer, lr);
     o.step = state.step;
     this.net.setWeights(this.weights);
@@ -208,8 +251,13 @@ export class Trainer {
 
   checkpoint(extra?: Record<string, unknown>): Checkpoint<TrainConfig> {
     return {
-      arch: architectureOf(this.config).name, step: this.step, epoch: this.epoch, config: this.config, extra,
-      weights: this.weights, optimizer: { kind: this.config.optimizer.kind, state: this.optimizer },
+      arch: architectureOf(this.config).name,
+      step: this.step,
+      epoch: this.epoch,
+      config: this.config,
+      extra,
+      weights: this.weights,
+      optimizer: { kind: this.config.optimizer.kind, state: this.optimizer },
     };
   }
 

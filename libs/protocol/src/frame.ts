@@ -1,5 +1,14 @@
 import { Packr } from 'msgpackr';
-import { DTYPE_BYTES, DTYPE_CODE, WIRE_DTYPES, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type WireDtype } from './wire-dtype.ts';
+import {
+  DTYPE_BYTES,
+  DTYPE_CODE,
+  WIRE_DTYPES,
+  bf16ToF32,
+  f16ToF32,
+  f32ToBf16,
+  f32ToF16,
+  type WireDtype,
+} from './wire-dtype.ts';
 import { ProtocolError, TENSOR_TYPES, validateMessage, type Message } from './messages.ts';
 
 /**
@@ -48,7 +57,8 @@ function mapEntries(lead: number, view: DataView, at: number): number | null {
 /** Encodes a message (and its payload for tensor messages) into one frame. */
 export function encodeFrame(message: Message, payload?: Float32Array, dtype: WireDtype = 'f32'): Uint8Array {
   const tensor = TENSOR_TYPES.has(message.type);
-  if (tensor !== (payload !== undefined)) throw new ProtocolError(`${message.type} ${tensor ? 'needs' : 'takes no'} payload.`);
+  if (tensor !== (payload !== undefined))
+    throw new ProtocolError(`${message.type} ${tensor ? 'needs' : 'takes no'} payload.`);
   const header = packr.pack(message);
   const count = payload?.length ?? 0;
   const payloadAt = align4(FIXED + header.length);
@@ -72,22 +82,28 @@ export function encodeFrame(message: Message, payload?: Float32Array, dtype: Wir
  * presence and size. Throws ProtocolError with one sentence; never returns a partial result.
  */
 export function decodeFrame(bytes: Uint8Array, limits: DecodeLimits): Frame {
-  if (bytes.length < FIXED) throw new ProtocolError(`frame of ${bytes.length} bytes is shorter than its ${FIXED}-byte preamble.`);
+  if (bytes.length < FIXED)
+    throw new ProtocolError(`frame of ${bytes.length} bytes is shorter than its ${FIXED}-byte preamble.`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0, true) !== MAGIC) throw new ProtocolError('not a DANN frame (bad magic).');
-  if (view.getUint8(4) !== FRAME_VERSION) throw new ProtocolError(`frame version ${view.getUint8(4)} is not ${FRAME_VERSION}.`);
+  if (view.getUint8(4) !== FRAME_VERSION)
+    throw new ProtocolError(`frame version ${view.getUint8(4)} is not ${FRAME_VERSION}.`);
   const dtype = WIRE_DTYPES[view.getUint8(5)];
   if (!dtype) throw new ProtocolError(`unknown payload dtype code ${view.getUint8(5)}.`);
   const headerBytes = view.getUint32(8, true);
   const count = view.getUint32(12, true);
-  if (headerBytes === 0 || headerBytes > (limits.maxHeaderBytes ?? 1 << 20)) throw new ProtocolError(`header of ${headerBytes} bytes is out of bounds.`);
-  if (count > limits.maxPayload) throw new ProtocolError(`payload of ${count} values exceeds the limit of ${limits.maxPayload}.`);
+  if (headerBytes === 0 || headerBytes > (limits.maxHeaderBytes ?? 1 << 20))
+    throw new ProtocolError(`header of ${headerBytes} bytes is out of bounds.`);
+  if (count > limits.maxPayload)
+    throw new ProtocolError(`payload of ${count} values exceeds the limit of ${limits.maxPayload}.`);
   const payloadAt = align4(FIXED + headerBytes);
   const expected = payloadAt + count * DTYPE_BYTES[dtype];
-  if (bytes.length !== expected) throw new ProtocolError(`frame is ${bytes.length} bytes but its lengths say ${expected} (truncated or padded).`);
+  if (bytes.length !== expected)
+    throw new ProtocolError(`frame is ${bytes.length} bytes but its lengths say ${expected} (truncated or padded).`);
   const entries = mapEntries(bytes[FIXED], view, FIXED);
   if (entries === null) throw new ProtocolError('a message header must be a MessagePack map.');
-  if (entries > MAX_HEADER_KEYS) throw new ProtocolError(`a message header has ${entries} keys, more than ${MAX_HEADER_KEYS}.`);
+  if (entries > MAX_HEADER_KEYS)
+    throw new ProtocolError(`a message header has ${entries} keys, more than ${MAX_HEADER_KEYS}.`);
   let header: unknown;
   try {
     header = packr.unpack(bytes.subarray(FIXED, FIXED + headerBytes));

@@ -17,7 +17,8 @@ export function f32ToBf16(x: Float32Array, out: Uint16Array): void {
   const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
   for (let i = 0; i < x.length; i++) {
     const b = bits[i];
-    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x007fffff) !== 0) out[i] = (b >>> 16) | 0x0040; // quiet NaN
+    if ((b & 0x7f800000) === 0x7f800000 && (b & 0x007fffff) !== 0)
+      out[i] = (b >>> 16) | 0x0040; // quiet NaN
     else out[i] = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
   }
 }
@@ -51,12 +52,12 @@ export function f32ToF16(x: Float32Array, out: Uint16Array): void {
       const half = 1 << (shift - 1);
       const rest = mant & ((1 << shift) - 1);
       let m = mant >>> shift;
-      if (rest > half || (rest === half && (m & 1))) m++;
+      if (rest > half || (rest === half && m & 1)) m++;
       out[i] = sign | m;
     } else {
       let h = sign | (e << 10) | (mant >>> 13);
       const rest = mant & 0x1fff;
-      if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into the exponent: still correct
+      if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // may carry into the exponent: still correct
       out[i] = h;
     }
   }

@@ -31,7 +31,11 @@ async function time(runs: number, batch: number, call: () => unknown): Promise<{
  * onnxruntime-node (the exported model, fp32 and int8; one intra-op thread, like tfjs wasm here),
  * interleaved per configuration: `runs` timed calls after one warm-up.
  */
-export async function benchInference(presets: readonly PresetName[], batches: readonly number[], runs: number): Promise<InferenceResult[]> {
+export async function benchInference(
+  presets: readonly PresetName[],
+  batches: readonly number[],
+  runs: number,
+): Promise<InferenceResult[]> {
   await selectBackend({ backend: 'wasm' });
   const rng = createRng(3);
   const results: InferenceResult[] = [];
@@ -48,7 +52,8 @@ export async function benchInference(presets: readonly PresetName[], batches: re
         'onnxruntime-node fp32': () => fp32.probabilities(images, batch),
         'onnxruntime-node int8': () => int8.probabilities(images, batch),
       };
-      for (const engine of ENGINES) results.push({ preset, batch, engine, ...(await time(runs, batch, calls[engine])) });
+      for (const engine of ENGINES)
+        results.push({ preset, batch, engine, ...(await time(runs, batch, calls[engine])) });
     }
     await Promise.all([fp32.close(), int8.close()]);
     net.dispose();
@@ -57,9 +62,20 @@ export async function benchInference(presets: readonly PresetName[], batches: re
 }
 
 export function inferenceReport(results: readonly InferenceResult[]): string {
-  const base = (r: InferenceResult) => results.find((x) => x.preset === r.preset && x.batch === r.batch && x.engine === 'tfjs wasm')!;
-  return markdownTable(
-    ['preset', 'batch', 'engine', 'images/s', 'ms per call', 'vs tfjs wasm'],
-    results.map((r) => [r.preset, String(r.batch), r.engine, formatSummary(r.rate, 0), formatSummary(r.latency, 2), `${(r.rate.median / base(r).rate.median).toFixed(2)}x`]),
-  ) + '\n\nSame weights and inputs in each row group; onnxruntime-node runs the exported ONNX model with one intra-op thread (tfjs wasm has one thread in Node).';
+  const base = (r: InferenceResult) =>
+    results.find((x) => x.preset === r.preset && x.batch === r.batch && x.engine === 'tfjs wasm')!;
+  return (
+    markdownTable(
+      ['preset', 'batch', 'engine', 'images/s', 'ms per call', 'vs tfjs wasm'],
+      results.map((r) => [
+        r.preset,
+        String(r.batch),
+        r.engine,
+        formatSummary(r.rate, 0),
+        formatSummary(r.latency, 2),
+        `${(r.rate.median / base(r).rate.median).toFixed(2)}x`,
+      ]),
+    ) +
+    '\n\nSame weights and inputs in each row group; onnxruntime-node runs the exported ONNX model with one intra-op thread (tfjs wasm has one thread in Node).'
+  );
 }

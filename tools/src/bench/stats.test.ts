@@ -20,13 +20,36 @@ test('replaceSection swaps only the generated block, or appends it once', () => 
   assert.equal(replaceSection(appended, 'bench', 'y').match(/bench:begin/g)!.length, 1);
 });
 
-const measurement = (kernels: 'reference' | 'project', rates: number[], kernelMs: Record<string, number>): TrainMeasurement => ({
-  preset: 'seed', batch: 64, method: 'dann', kernels, samplesPerSec: rates, split: { prepare: 4, gradient: 800, apply: 20 }, kernelMs, numTensorsStable: true, peakRssMB: 700.4,
+const measurement = (
+  kernels: 'reference' | 'project',
+  rates: number[],
+  kernelMs: Record<string, number>,
+): TrainMeasurement => ({
+  preset: 'seed',
+  batch: 64,
+  method: 'dann',
+  kernels,
+  samplesPerSec: rates,
+  split: { prepare: 4, gradient: 800, apply: 20 },
+  kernelMs,
+  numTensorsStable: true,
+  peakRssMB: 700.4,
 });
 
 test('a training row reports medians, ranges, run counts and the ratio of medians', () => {
-  const c = { reference: measurement('reference', [19, 20, 18], { A: 100 }), project: measurement('project', [80, 76, 78], { A: 10, B: 5 }) };
-  assert.deepEqual(trainRow(c), ['seed', '64', 'dann', '19.0 (18.0–20.0) [3]', '78.0 (76.0–80.0) [3]', '4.11x', '700 / 700']);
+  const c = {
+    reference: measurement('reference', [19, 20, 18], { A: 100 }),
+    project: measurement('project', [80, 76, 78], { A: 10, B: 5 }),
+  };
+  assert.deepEqual(trainRow(c), [
+    'seed',
+    '64',
+    'dann',
+    '19.0 (18.0–20.0) [3]',
+    '78.0 (76.0–80.0) [3]',
+    '4.11x',
+    '700 / 700',
+  ]);
   const split = kernelSplit(c);
   assert.match(split, /\| A \| 100 \| 10 \|/);
   assert.match(split, /\| all kernels \| 100 \| 15 \|/);

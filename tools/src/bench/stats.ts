@@ -27,9 +27,11 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
 
 /** Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` (appends the block when absent). */
 export function replaceSection(doc: string, name: string, body: string): string {
-  const begin = `<!-- ${name}:begin -->`, end = `<!-- ${name}:end -->`;
+  const begin = `<!-- ${name}:begin -->`,
+    end = `<!-- ${name}:end -->`;
   const block = `${begin}\n${body.trim()}\n${end}`;
-  const i = doc.indexOf(begin), j = doc.indexOf(end);
+  const i = doc.indexOf(begin),
+    j = doc.indexOf(end);
   if (i < 0 || j < i) return `${doc.trimEnd()}\n\n${block}\n`;
   return doc.slice(0, i) + block + doc.slice(j + end.length);
 }

@@ -27,21 +27,50 @@ function randomImages(count: number, seed: number): ImageSet {
   const rng = createRng(seed);
   const images = new Uint8Array(count * 28 * 28);
   for (let i = 0; i < images.length; i++) images[i] = rng.int(256);
-  return { name: `random-${seed}`, count, height: 28, width: 28, channels: 1, images, labels: Uint8Array.from({ length: count }, () => rng.int(10)) };
+  return {
+    name: `random-${seed}`,
+    count,
+    height: 28,
+    width: 28,
+    channels: 1,
+    images,
+    labels: Uint8Array.from({ length: count }, () => rng.int(10)),
+  };
 }
 
 /**
  * Times `runs` training steps after one warm-up step (fewer when `maxSeconds` of timed steps run out,
  * but at least 2), then profiles one more step per kernel.
  */
-export async function measureTraining(preset: PresetName, batch: number, method: Method, kernels: WasmKernelSet, runs: number, maxSeconds: number): Promise<TrainMeasurement> {
+export async function measureTraining(
+  preset: PresetName,
+  batch: number,
+  method: Method,
+  kernels: WasmKernelSet,
+  runs: number,
+  maxSeconds: number,
+): Promise<TrainMeasurement> {
   await selectBackend({ backend: 'wasm', wasmKernels: kernels });
   const steps = runs + 2;
-  const source = randomImages(batch * steps, 1), target = randomImages(batch * steps, 2);
-  const trainer = new Trainer({
-    preset, method, epochs: 1, batchSize: batch, optimizer: { kind: 'adam' }, lr: 1e-4, lrSchedule: 'paper',
-    lambdaMax: 1, lambdaGamma: 10, domainWeight: 1, seed: 1,
-  }, source, target);
+  const source = randomImages(batch * steps, 1),
+    target = randomImages(batch * steps, 2);
+  const trainer = new Trainer(
+    {
+      preset,
+      method,
+      epochs: 1,
+      batchSize: batch,
+      optimizer: { kind: 'adam' },
+      lr: 1e-4,
+      lrSchedule: 'paper',
+      lambdaMax: 1,
+      lambdaGamma: 10,
+      domainWeight: 1,
+      seed: 1,
+    },
+    source,
+    target,
+  );
   const prepBuffer = new Float32Array(batch * INPUT_SIZE);
   const times = { prepare: [] as number[], gradient: [] as number[], apply: [] as number[] };
   const samplesPerSec: number[] = [];
@@ -77,15 +106,32 @@ export async function measureTraining(preset: PresetName, batch: number, method:
   for (const k of profile.kernels) kernelMs[k.name] = (kernelMs[k.name] ?? 0) + (k.kernelTimeMs as number);
   trainer.dispose();
   return {
-    preset, batch, method, kernels, samplesPerSec,
-    split: { prepare: summarize(times.prepare).median, gradient: summarize(times.gradient).median, apply: summarize(times.apply).median },
-    kernelMs, numTensorsStable: stable, peakRssMB: process.resourceUsage().maxRSS / 1024,
+    preset,
+    batch,
+    method,
+    kernels,
+    samplesPerSec,
+    split: {
+      prepare: summarize(times.prepare).median,
+      gradient: summarize(times.gradient).median,
+      apply: summarize(times.apply).median,
+    },
+    kernelMs,
+    numTensorsStable: stable,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
 }
 
 if (process.argv[1]?.endsWith('train-worker.ts')) {
   const [preset, batch, method, kernels, runs, maxSeconds] = process.argv.slice(2);
   if (!(preset in PRESETS)) throw new Error(`unknown preset ${preset}`);
-  const m = await measureTraining(preset as PresetName, Number(batch), method as Method, kernels as WasmKernelSet, Number(runs), Number(maxSeconds));
+  const m = await measureTraining(
+    preset as PresetName,
+    Number(batch),
+    method as Method,
+    kernels as WasmKernelSet,
+    Number(runs),
+    Number(maxSeconds),
+  );
   console.log(JSON.stringify(m));
 }

@@ -22,17 +22,33 @@ export interface TrainComparison {
 const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
 
 /** Runs one measurement in a fresh process (its own wasm heap and peak RSS). */
-function measure(preset: string, batch: number, method: Method, kernels: WasmKernelSet, o: TrainBenchOptions): Promise<TrainMeasurement> {
+function measure(
+  preset: string,
+  batch: number,
+  method: Method,
+  kernels: WasmKernelSet,
+  o: TrainBenchOptions,
+): Promise<TrainMeasurement> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', WORKER, preset, String(batch), method, kernels, String(o.runs), String(o.maxSeconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', err = '';
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', WORKER, preset, String(batch), method, kernels, String(o.runs), String(o.maxSeconds)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '',
+      err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
     child.on('error', reject);
     child.on('close', (code) => {
       const line = out.trim().split('\n').pop() ?? '';
       if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as TrainMeasurement);
-      else reject(new Error(`the ${kernels} measurement of ${preset} batch ${batch} ${method} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`));
+      else
+        reject(
+          new Error(
+            `the ${kernels} measurement of ${preset} batch ${batch} ${method} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`,
+          ),
+        );
     });
   });
 }
@@ -57,14 +73,27 @@ export async function benchTraining(o: TrainBenchOptions): Promise<TrainComparis
   return results;
 }
 
-export const TRAIN_HEADER = ['preset', 'batch', 'method', 'reference samples/s', 'project samples/s', 'ratio', 'peak RSS MB (ref / project)'];
+export const TRAIN_HEADER = [
+  'preset',
+  'batch',
+  'method',
+  'reference samples/s',
+  'project samples/s',
+  'ratio',
+  'peak RSS MB (ref / project)',
+];
 
 /** One table row: medians with min–max, and the ratio of the medians. */
 export function trainRow(c: TrainComparison): string[] {
-  const ref = summarize(c.reference.samplesPerSec), pro = summarize(c.project.samplesPerSec);
+  const ref = summarize(c.reference.samplesPerSec),
+    pro = summarize(c.project.samplesPerSec);
   return [
-    c.project.preset, String(c.project.batch), c.project.method,
-    `${formatSummary(ref)} [${ref.runs}]`, `${formatSummary(pro)} [${pro.runs}]`, `${(pro.median / ref.median).toFixed(2)}x`,
+    c.project.preset,
+    String(c.project.batch),
+    c.project.method,
+    `${formatSummary(ref)} [${ref.runs}]`,
+    `${formatSummary(pro)} [${pro.runs}]`,
+    `${(pro.median / ref.median).toFixed(2)}x`,
     `${Math.round(c.reference.peakRssMB)} / ${Math.round(c.project.peakRssMB)}`,
   ];
 }
@@ -80,8 +109,15 @@ export function kernelSplit(c: TrainComparison, top = 8): string {
   const total = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
   rows.push(['all kernels', total(c.reference.kernelMs).toFixed(0), total(c.project.kernelMs).toFixed(0)]);
   const s = c.project.split;
-  rows.push(['outside kernels: batch preparation / update (project)', '', `${s.prepare.toFixed(1)} / ${s.apply.toFixed(1)}`]);
-  return markdownTable([`${c.project.preset} batch ${c.project.batch} ${c.project.method}: kernel`, 'reference ms', 'project ms'], rows);
+  rows.push([
+    'outside kernels: batch preparation / update (project)',
+    '',
+    `${s.prepare.toFixed(1)} / ${s.apply.toFixed(1)}`,
+  ]);
+  return markdownTable(
+    [`${c.project.preset} batch ${c.project.batch} ${c.project.method}: kernel`, 'reference ms', 'project ms'],
+    rows,
+  );
 }
 
 export function trainReport(results: readonly TrainComparison[]): string {
@@ -91,11 +127,13 @@ export function trainReport(results: readonly TrainComparison[]): string {
   return [
     'Samples/s: source samples per second of whole training steps (gradient + update; DANN steps also carry as many',
     'target images), median (min–max) [timed steps]. Reference: plain tfjs `wasm` plus the first composed',
-    '`Conv2DBackpropFilter`; project: the project\'s kernels. Each cell is its own process.',
+    "`Conv2DBackpropFilter`; project: the project's kernels. Each cell is its own process.",
     '',
     table,
     '',
     ...splits.flatMap((t) => [t, '']),
-    leaks.length ? `Tensor count grew across steps in: ${leaks.map((c) => `${c.project.preset}/${c.project.batch}/${c.project.method}`).join(', ')}.` : 'Tensor count stayed constant across the timed steps in every configuration.',
+    leaks.length
+      ? `Tensor count grew across steps in: ${leaks.map((c) => `${c.project.preset}/${c.project.batch}/${c.project.method}`).join(', ')}.`
+      : 'Tensor count stayed constant across the timed steps in every configuration.',
   ].join('\n');
 }

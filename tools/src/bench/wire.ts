@@ -14,10 +14,21 @@ export interface WireResult {
 export function benchWire(values: number, runs: number): WireResult[] {
   const rng = createRng(9);
   const gradient = Float32Array.from({ length: values }, () => rng.normal() * 1e-3);
-  const header = { type: 'gradient', step: 1, shard: 0, samples: 64, labelLoss: 1, domainLoss: 1, labelAcc: 0.5, domainAcc: 0.5, computeMs: 1 } as const;
+  const header = {
+    type: 'gradient',
+    step: 1,
+    shard: 0,
+    samples: 64,
+    labelLoss: 1,
+    domainLoss: 1,
+    labelAcc: 0.5,
+    domainAcc: 0.5,
+    computeMs: 1,
+  } as const;
   const gb = (ms: number) => (values * 4) / 1e9 / (ms / 1000);
   return WIRE_DTYPES.map((dtype) => {
-    const enc: number[] = [], dec: number[] = [];
+    const enc: number[] = [],
+      dec: number[] = [];
     let frame = encodeFrame(header, gradient, dtype);
     for (let i = 0; i < runs + 1; i++) {
       const t0 = performance.now();
@@ -38,6 +49,14 @@ export function wireReport(values: number, results: readonly WireResult[]): stri
   return [
     `One gradient of ${values.toLocaleString('en')} floats (the \`seed\` network with its domain head), GB/s of float32 values; f32 decode is a view (no copy).`,
     '',
-    markdownTable(['wire dtype', 'frame bytes', 'encode GB/s', 'decode GB/s'], results.map((r) => [r.dtype, r.bytes.toLocaleString('en'), formatSummary(r.encode, 2), formatSummary(r.decode, 2)])),
+    markdownTable(
+      ['wire dtype', 'frame bytes', 'encode GB/s', 'decode GB/s'],
+      results.map((r) => [
+        r.dtype,
+        r.bytes.toLocaleString('en'),
+        formatSummary(r.encode, 2),
+        formatSummary(r.decode, 2),
+      ]),
+    ),
   ].join('\n');
 }

@@ -21,7 +21,8 @@ export function run(command: string, args: string[], env: NodeJS.ProcessEnv = {}
 }
 
 /** A TypeScript entry point of the workspace, run by Node through tsx. */
-export const runScript = (script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc => run(process.execPath, ['--import', 'tsx', script, ...args], env);
+export const runScript = (script: string, args: string[], env: NodeJS.ProcessEnv = {}): Proc =>
+  run(process.execPath, ['--import', 'tsx', script, ...args], env);
 
 /** Polls `probe` every 100 ms until it returns something truthy; throws naming `what` after `timeoutMs`. */
 export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {

@@ -66,12 +66,18 @@ async function main(): Promise<void> {
   // Threads need cross-origin isolation (SharedArrayBuffer); one thread is plenty for this model.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   const infoResponse = await fetch('/model.json');
-  if (!infoResponse.ok) return say('the server has no model.json next to the model; export one with tools:export-onnx.', true);
+  if (!infoResponse.ok)
+    return say('the server has no model.json next to the model; export one with tools:export-onnx.', true);
   const info = checkModelInfo(await infoResponse.json(), 'model.json');
-  $('model').textContent = `${describeModel(info)}; onnxruntime-web ${ort.env.versions.web}, wasm, ${ort.env.wasm.numThreads} thread(s)`;
+  $('model').textContent =
+    `${describeModel(info)}; onnxruntime-web ${ort.env.versions.web}, wasm, ${ort.env.wasm.numThreads} thread(s)`;
   let session: import('onnxruntime-web').InferenceSession;
   try {
-    session = await ort.InferenceSession.create('/model.onnx', { ...SESSION_OPTIONS, intraOpNumThreads: ort.env.wasm.numThreads, executionProviders: ['wasm'] });
+    session = await ort.InferenceSession.create('/model.onnx', {
+      ...SESSION_OPTIONS,
+      intraOpNumThreads: ort.env.wasm.numThreads,
+      executionProviders: ['wasm'],
+    });
   } catch (e) {
     return say(`the model did not load: ${(e as Error).message}`, true);
   }
@@ -81,7 +87,8 @@ async function main(): Promise<void> {
   };
   for (let i = 0; i < 3; i++) await run(new Float32Array(32 * 32 * 3)); // warm-up: first runs allocate and compile
   const latencies: number[] = [];
-  let busy = false, again: RgbaImage | null = null;
+  let busy = false,
+    again: RgbaImage | null = null;
 
   async function classify(img: RgbaImage): Promise<void> {
     if (busy) {
@@ -106,9 +113,12 @@ async function main(): Promise<void> {
       $('prediction').textContent = String(r.digit);
       $('prediction').dataset.digit = String(r.digit);
       showProbabilities(p);
-      $('latency').textContent = `inference ${ms.toFixed(2)} ms (median ${sorted[sorted.length >> 1].toFixed(2)} ms over ${latencies.length}, after warm-up)`;
+      $('latency').textContent =
+        `inference ${ms.toFixed(2)} ms (median ${sorted[sorted.length >> 1].toFixed(2)} ms over ${latencies.length}, after warm-up)`;
       $('latency').dataset.ms = ms.toFixed(4);
-      say(`${r.digit} with probability ${r.probability.toFixed(3)}; top-3 ${r.top3.map((t) => `${t.digit} ${t.probability.toFixed(3)}`).join(', ')}`);
+      say(
+        `${r.digit} with probability ${r.probability.toFixed(3)}; top-3 ${r.top3.map((t) => `${t.digit} ${t.probability.toFixed(3)}`).join(', ')}`,
+      );
     }
     $('prediction').dataset.count = String(Number($('prediction').dataset.count ?? 0) + 1);
     busy = false;
@@ -167,13 +177,20 @@ async function main(): Promise<void> {
       return say(`${file.name} is not an image this browser can read.`, true);
     }
     const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
-    const w = Math.max(1, Math.round(bitmap.width * scale)), h = Math.max(1, Math.round(bitmap.height * scale));
+    const w = Math.max(1, Math.round(bitmap.width * scale)),
+      h = Math.max(1, Math.round(bitmap.height * scale));
     const work = new OffscreenCanvas(w, h).getContext('2d')!;
     work.drawImage(bitmap, 0, 0, w, h);
     // Show it on the pad too (fitted), so what is classified is visible.
     clearPad();
     const fit = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
-    ctx.drawImage(bitmap, (pad.width - bitmap.width * fit) / 2, (pad.height - bitmap.height * fit) / 2, bitmap.width * fit, bitmap.height * fit);
+    ctx.drawImage(
+      bitmap,
+      (pad.width - bitmap.width * fit) / 2,
+      (pad.height - bitmap.height * fit) / 2,
+      bitmap.width * fit,
+      bitmap.height * fit,
+    );
     await classify(work.getImageData(0, 0, w, h));
   }
   pad.addEventListener('dragover', (e) => {
@@ -186,7 +203,10 @@ async function main(): Promise<void> {
     pad.classList.remove('dragover');
     void openFile(e.dataTransfer?.files[0]);
   });
-  $<HTMLInputElement>('file').addEventListener('change', (e) => void openFile((e.target as HTMLInputElement).files?.[0]));
+  $<HTMLInputElement>('file').addEventListener(
+    'change',
+    (e) => void openFile((e.target as HTMLInputElement).files?.[0]),
+  );
 
   say('ready: draw a digit');
   document.body.dataset.ready = 'true';

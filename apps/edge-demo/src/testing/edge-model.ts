@@ -1,5 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +39,17 @@ const PREFIX = 'dann-edge-model-';
 /** Runs a workspace script with tsx; resolves to its output, rejects with the output when it fails. */
 export function runScript(script: string, args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     child.on('error', reject);
-    child.on('exit', (code, signal) => (code === 0 ? resolve(output) : reject(new Error(`${script} failed (${signal ?? `exit ${code}`}):\n${output}`))));
+    child.on('exit', (code, signal) =>
+      code === 0 ? resolve(output) : reject(new Error(`${script} failed (${signal ?? `exit ${code}`}):\n${output}`)),
+    );
   });
 }
 
@@ -58,8 +72,28 @@ function removeStale(): void {
 
 async function build(runDir: string): Promise<string> {
   await runScript('apps/trainer/src/train.ts', [
-    '--method', 'source-only', '--source', 'mnist', '--target', 'mnistm', '--preset', 'paper', '--limit', '6000', '--epochs', '1',
-    '--lr', '0.002', '--eval-limit', '300', '--val-count', '200', '--backend', 'wasm', '--out', runDir,
+    '--method',
+    'source-only',
+    '--source',
+    'mnist',
+    '--target',
+    'mnistm',
+    '--preset',
+    'paper',
+    '--limit',
+    '6000',
+    '--epochs',
+    '1',
+    '--lr',
+    '0.002',
+    '--eval-limit',
+    '300',
+    '--val-count',
+    '200',
+    '--backend',
+    'wasm',
+    '--out',
+    runDir,
   ]);
   await runScript('tools/src/evaluate.ts', [runDir, '--limit', '500']);
   return runScript('tools/src/export-onnx.ts', [runDir, '--verify-count', '128', '--int8', '--eval-limit', '500']);
@@ -74,7 +108,11 @@ export function edgeModel(): Promise<EdgeModel> {
 
 const result = (dir: string): EdgeModel => {
   const runDir = join(dir, 'run');
-  return { runDir, model: join(runDir, 'model.onnx'), exportOutput: readFileSync(join(dir, 'export-output.txt'), 'utf8') };
+  return {
+    runDir,
+    model: join(runDir, 'model.onnx'),
+    exportOutput: readFileSync(join(dir, 'export-output.txt'), 'utf8'),
+  };
 };
 
 /** Not under `node --test` (a test file run on its own): a model of its own, removed at exit. */
@@ -88,7 +126,8 @@ async function alone(): Promise<EdgeModel> {
 async function shared(): Promise<EdgeModel> {
   const runner = process.ppid;
   const dir = join(tmpdir(), `${PREFIX}${runner}-${startTime(runner) ?? 'unknown'}`);
-  const lock = `${dir}.lock`, done = join(dir, 'export-output.txt');
+  const lock = `${dir}.lock`,
+    done = join(dir, 'export-output.txt');
   for (;;) {
     if (existsSync(done)) return result(dir);
     try {

@@ -30,7 +30,8 @@ function matrix(v: MatVariable): Buffer {
   flags.writeUInt32LE(MAT_CLASS_CODE[v.className], 0);
   const dims = Buffer.alloc(4 * v.dims.length);
   v.dims.forEach((d, i) => dims.writeInt32LE(d, 4 * i));
-  const values = v.storage === 'uint8' ? Buffer.from(Uint8Array.from(v.values)) : Buffer.from(Float64Array.from(v.values).buffer);
+  const values =
+    v.storage === 'uint8' ? Buffer.from(Uint8Array.from(v.values)) : Buffer.from(Float64Array.from(v.values).buffer);
   const body = Buffer.concat([
     element(MAT_TYPE.UINT32, flags),
     element(MAT_TYPE.INT32, dims),

@@ -18,11 +18,14 @@ export function batchMatMul(original: KernelFunc): KernelFunc {
     const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
     if ((!transposeA && !transposeB) || a.shape.length !== 2 || b.shape.length !== 2) return original(args);
     return composed(backend, (s) => {
-      const T = (t: TensorInfo, final = false) => (final ? s.final : s.run).call(s, 'Transpose', { x: t }, { perm: [1, 0] });
-      const mm = (x: TensorInfo, y: TensorInfo, final = false) => (final ? s.final : s.run).call(s, original, { a: x, b: y }, { transposeA: false, transposeB: false });
+      const T = (t: TensorInfo, final = false) =>
+        (final ? s.final : s.run).call(s, 'Transpose', { x: t }, { perm: [1, 0] });
+      const mm = (x: TensorInfo, y: TensorInfo, final = false) =>
+        (final ? s.final : s.run).call(s, original, { a: x, b: y }, { transposeA: false, transposeB: false });
       if (transposeA && transposeB) return T(mm(b, a), true);
       if (transposeA) return mm(T(a), b, true);
-      const [M, K] = a.shape, N = b.shape[0];
+      const [M, K] = a.shape,
+        N = b.shape[0];
       // Elements moved: transpose + pack of b, against transpose + pack of a and the result's transpose.
       if (2 * N * K <= 2 * M * K + M * N) return mm(a, T(b), true);
       return T(mm(b, T(a)), true);

@@ -1,4 +1,10 @@
-import { backend_util, util, type KernelFunc, type TensorInfo, type Conv2DBackpropFilterAttrs } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  util,
+  type KernelFunc,
+  type TensorInfo,
+  type Conv2DBackpropFilterAttrs,
+} from '@tensorflow/tfjs-core';
 import { composed, type KernelScope } from './wasm-ops.ts';
 import { heapViews } from './heap.ts';
 import { DIRECT_DW_CO_MULTIPLE, runDirectDw } from './direct-conv2d-backprop-filter.ts';
@@ -17,7 +23,11 @@ import { DIRECT_DW_CO_MULTIPLE, runDirectDw } from './direct-conv2d-backprop-fil
  *   KH-1-top / H-OH+top; out [Co, KH, KW, Ci] flipped in space.
  * XNNPACK packs the filter on every call, so the smaller of x and dy is made the filter.
  */
-export function conv2DBackpropFilterPath(x: TensorInfo, dy: TensorInfo, strides: number | [number, number]): 'direct' | 'x-input' | 'dy-input' {
+export function conv2DBackpropFilterPath(
+  x: TensorInfo,
+  dy: TensorInfo,
+  strides: number | [number, number],
+): 'direct' | 'x-input' | 'dy-input' {
   const [sh, sw] = typeof strides === 'number' ? [strides, strides] : strides;
   if (sh !== 1 || sw !== 1) return 'x-input';
   if (dy.shape[3] % DIRECT_DW_CO_MULTIPLE === 0) return 'direct';
@@ -27,14 +37,26 @@ export function conv2DBackpropFilterPath(x: TensorInfo, dy: TensorInfo, strides:
 export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
-  if (dataFormat !== undefined && dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${dataFormat}.`);
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  if (dataFormat !== undefined && dataFormat !== 'NHWC')
+    throw new Error(`Conv2DBackpropFilter on wasm supports NHWC only, got ${dataFormat}.`);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
   const [, H, W] = x.shape;
   const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw, outHeight: OH, outWidth: OW } = info;
   const { top, left } = info.padInfo;
   const path = conv2DBackpropFilterPath(x, dy, strides);
   if (path === 'direct') {
-    const { out, views: [xv, dyv], outView } = heapViews(backend, [x, dy], [KH, KW, info.inChannels, info.outChannels]);
+    const {
+      out,
+      views: [xv, dyv],
+      outView,
+    } = heapViews(backend, [x, dy], [KH, KW, info.inChannels, info.outChannels]);
     outView.fill(0);
     runDirectDw(backend, { x: xv.byteOffset, dy: dyv.byteOffset, out: outView.byteOffset }, x, dy, KH, KW, top, left);
     return out;
@@ -43,8 +65,17 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => 
     if (path === 'dy-input') {
       const dyT = batchLast(s, dy); // [Co, OH, OW, N]
       const xF = s.run('Transpose', { x }, { perm: [1, 2, 0, 3] }); // [H, W, N, Ci]
-      const explicit = [[0, 0], [KH - 1 - top, H - OH + top], [KW - 1 - left, W - OW + left], [0, 0]];
-      const flipped = s.run('Conv2D', { x: dyT, filter: xF }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] }); // [Co, KH, KW, Ci]
+      const explicit = [
+        [0, 0],
+        [KH - 1 - top, H - OH + top],
+        [KW - 1 - left, W - OW + left],
+        [0, 0],
+      ];
+      const flipped = s.run(
+        'Conv2D',
+        { x: dyT, filter: xF },
+        { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [1, 1] },
+      ); // [Co, KH, KW, Ci]
       const out = s.run('Reverse', { x: flipped }, { dims: [1, 2] });
       return s.final('Transpose', { x: out }, { perm: [1, 2, 3, 0] });
     }
@@ -54,11 +85,24 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => 
     let xT = batchLast(s, x); // [Ci, H, W, N]
     if (bottom < 0 || right < 0) {
       // The forward pass never read the last rows/columns: crop them instead of padding negatively.
-      xT = s.run('Slice', { x: xT }, { begin: [0, 0, 0, 0], size: [xT.shape[0], H + Math.min(bottom, 0), W + Math.min(right, 0), xT.shape[3]] });
+      xT = s.run(
+        'Slice',
+        { x: xT },
+        { begin: [0, 0, 0, 0], size: [xT.shape[0], H + Math.min(bottom, 0), W + Math.min(right, 0), xT.shape[3]] },
+      );
     }
     const dyT = s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [OH, OW, N, Co]
-    const explicit = [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]];
-    const dwT = s.run('Conv2D', { x: xT, filter: dyT }, { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw] }); // [Ci, KH, KW, Co]
+    const explicit = [
+      [0, 0],
+      [top, Math.max(bottom, 0)],
+      [left, Math.max(right, 0)],
+      [0, 0],
+    ];
+    const dwT = s.run(
+      'Conv2D',
+      { x: xT, filter: dyT },
+      { strides: [1, 1], pad: explicit, dataFormat: 'NHWC', dilations: [sh, sw] },
+    ); // [Ci, KH, KW, Co]
     return s.final('Transpose', { x: dwT }, { perm: [1, 2, 0, 3] });
   });
 };

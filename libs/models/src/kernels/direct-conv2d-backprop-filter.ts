@@ -23,7 +23,10 @@ export function directDwWat(): string {
     const rs = Array.from({ length: rows }, (_, r) => r);
     return `
       ${set('pw0', `(i32.add ${g('wbase')} (i32.shl (i32.add (i32.mul ${g('ci')} ${g('Co')}) ${g('co')}) (i32.const 2)))`)}
-      ${rs.slice(1).map((r) => set(`pw${r}`, `(i32.add ${g(`pw${r - 1}`)} ${g('ds')})`)).join('\n')}
+      ${rs
+        .slice(1)
+        .map((r) => set(`pw${r}`, `(i32.add ${g(`pw${r - 1}`)} ${g('ds')})`))
+        .join('\n')}
       ${rs.map((r) => `${set(`c${r}0`, `(v128.load ${g(`pw${r}`)})`)} ${set(`c${r}1`, `(v128.load offset=16 ${g(`pw${r}`)})`)}`).join('\n')}
       ${set('px', `(i32.add ${g('xrow')} (i32.shl ${g('ci')} (i32.const 2)))`)}
       ${set('pd', `(i32.add ${g('dyrow')} (i32.shl ${g('co')} (i32.const 2)))`)}
@@ -31,9 +34,13 @@ export function directDwWat(): string {
       (loop $inner${rows}
         ${set('b0', `(v128.load ${g('pd')})`)}
         ${set('b1', `(v128.load offset=16 ${g('pd')})`)}
-        ${rs.map((r) => `${set('a', `(v128.load32_splat offset=${r * 4} ${g('px')})`)}
+        ${rs
+          .map(
+            (r) => `${set('a', `(v128.load32_splat offset=${r * 4} ${g('px')})`)}
         ${set(`c${r}0`, `(f32x4.add ${g(`c${r}0`)} (f32x4.mul ${g('a')} ${g('b0')}))`)}
-        ${set(`c${r}1`, `(f32x4.add ${g(`c${r}1`)} (f32x4.mul ${g('a')} ${g('b1')}))`)}`).join('\n')}
+        ${set(`c${r}1`, `(f32x4.add ${g(`c${r}1`)} (f32x4.mul ${g('a')} ${g('b1')}))`)}`,
+          )
+          .join('\n')}
         ${set('px', `(i32.add ${g('px')} ${g('xs')})`)}
         ${set('pd', `(i32.add ${g('pd')} ${g('ds')})`)}
         (br_if $inner${rows} (local.tee $k (i32.sub ${g('k')} (i32.const 1)))))
@@ -57,12 +64,51 @@ export function directDwWat(): string {
       ${body}
       ${set(v, `(i32.add ${g(v)} (i32.const 1))`)}
       (br $loop_${name})))`;
-  const locals = ['n', 'oy', 'ky', 'kx', 'iy', 'ox0', 'ox1', 'cnt', 'xrow', 'dyrow', 'wbase', 'ci', 'co', 'px', 'pd', 'k', 'pw0', 'pw1', 'pw2', 'pw3', 'xs', 'ds'];
+  const locals = [
+    'n',
+    'oy',
+    'ky',
+    'kx',
+    'iy',
+    'ox0',
+    'ox1',
+    'cnt',
+    'xrow',
+    'dyrow',
+    'wbase',
+    'ci',
+    'co',
+    'px',
+    'pd',
+    'k',
+    'pw0',
+    'pw1',
+    'pw2',
+    'pw3',
+    'xs',
+    'ds',
+  ];
   const vlocals = ['a', 'b0', 'b1', 'c00', 'c01', 'c10', 'c11', 'c20', 'c21', 'c30', 'c31'];
-  const body = loop('n', 'n', g('N'), loop('oy', 'oy', g('OH'), loop('ky', 'ky', g('KH'), `
+  const body = loop(
+    'n',
+    'n',
+    g('N'),
+    loop(
+      'oy',
+      'oy',
+      g('OH'),
+      loop(
+        'ky',
+        'ky',
+        g('KH'),
+        `
     ${set('iy', `(i32.sub (i32.add ${g('oy')} ${g('ky')}) ${g('padT')})`)}
     (if (i32.and (i32.ge_s ${g('iy')} (i32.const 0)) (i32.lt_s ${g('iy')} ${g('H')})) (then
-      ${loop('kx', 'kx', g('KW'), `
+      ${loop(
+        'kx',
+        'kx',
+        g('KW'),
+        `
         ${set('ox0', `(i32.sub ${g('padL')} ${g('kx')})`)}
         (if (i32.lt_s ${g('ox0')} (i32.const 0)) (then ${set('ox0', '(i32.const 0)')}))
         ${set('ox1', `(i32.sub (i32.add ${g('W')} ${g('padL')}) ${g('kx')})`)}
@@ -74,7 +120,11 @@ export function directDwWat(): string {
           ${set('wbase', `(i32.add ${g('out')} (i32.mul (i32.mul (i32.add (i32.mul ${g('ky')} ${g('KW')}) ${g('kx')}) ${g('Ci')}) ${g('ds')}))`)}
           ${set('ci', '(i32.const 0)')}
           ${tiles(4, `(i32.gt_s (i32.add ${g('ci')} (i32.const 4)) ${g('Ci')})`)}
-          ${tiles(1, `(i32.ge_s ${g('ci')} ${g('Ci')})`)}))`)}))`)));
+          ${tiles(1, `(i32.ge_s ${g('ci')} ${g('Ci')})`)}))`,
+      )}))`,
+      ),
+    ),
+  );
   return `(module
   (import "env" "memory" (memory 1))
   (func (export "dw") ${['x', 'dy', 'out', 'N', 'H', 'W', 'Ci', 'OH', 'OW', 'Co', 'KH', 'KW', 'padT', 'padL'].map((p) => `(param $${p} i32)`).join(' ')}
@@ -84,7 +134,22 @@ export function directDwWat(): string {
     ${body}))`;
 }
 
-type DwFunction = (x: number, dy: number, out: number, N: number, H: number, W: number, Ci: number, OH: number, OW: number, Co: number, KH: number, KW: number, top: number, left: number) => void;
+type DwFunction = (
+  x: number,
+  dy: number,
+  out: number,
+  N: number,
+  H: number,
+  W: number,
+  Ci: number,
+  OH: number,
+  OW: number,
+  Co: number,
+  KH: number,
+  KW: number,
+  top: number,
+  left: number,
+) => void;
 
 let compiled: WebAssembly.Module | undefined;
 const instances = new WeakMap<WebAssembly.Memory, DwFunction>();
@@ -103,14 +168,28 @@ export async function compileDirectDw(): Promise<void> {
 }
 
 /** The part of tfjs's wasm backend the kernel touches: its Emscripten module's memory. */
-interface WasmBackend { wasm: { asm: { memory: WebAssembly.Memory } } }
+interface WasmBackend {
+  wasm: { asm: { memory: WebAssembly.Memory } };
+}
 
 /**
  * Runs the kernel on tensors of the wasm backend. `out` must be zero-filled [KH, KW, Ci, Co]; offsets are the
  * tensors' byte offsets on the wasm heap.
  */
-export function runDirectDw(backend: unknown, offsets: { x: number; dy: number; out: number }, x: TensorInfo, dy: TensorInfo, KH: number, KW: number, top: number, left: number): void {
-  if (!compiled) throw new Error('the direct Conv2DBackpropFilter kernel was not compiled: await registerWasmTrainingKernels() first.');
+export function runDirectDw(
+  backend: unknown,
+  offsets: { x: number; dy: number; out: number },
+  x: TensorInfo,
+  dy: TensorInfo,
+  KH: number,
+  KW: number,
+  top: number,
+  left: number,
+): void {
+  if (!compiled)
+    throw new Error(
+      'the direct Conv2DBackpropFilter kernel was not compiled: await registerWasmTrainingKernels() first.',
+    );
   const memory = (backend as WasmBackend).wasm.asm.memory;
   let dw = instances.get(memory);
   if (!dw) {

@@ -11,7 +11,11 @@ interface WasmHeapBackend {
  * The views are taken after the allocation (an allocation can grow the heap and detach older views)
  * and must not outlive the kernel call.
  */
-export function heapViews(backend: unknown, inputs: readonly TensorInfo[], outShape: number[]): { out: TensorInfo; views: Float32Array[]; outView: Float32Array } {
+export function heapViews(
+  backend: unknown,
+  inputs: readonly TensorInfo[],
+  outShape: number[],
+): { out: TensorInfo; views: Float32Array[]; outView: Float32Array } {
   const b = backend as unknown as WasmHeapBackend;
   for (const t of inputs) if (t.dtype !== 'float32') throw new Error(`expected float32 tensors, got ${t.dtype}.`);
   const out = b.makeOutput(outShape, 'float32');

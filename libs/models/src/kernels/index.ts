@@ -48,13 +48,15 @@ export async function registerWasmTrainingKernels(set: WasmKernelSet = 'project'
   if (set === 'project') await compileDirectDw();
   for (const [name, funcs] of Object.entries(MISSING)) {
     const existing = getKernel(name, 'wasm');
-    if (existing && !Object.values(funcs).includes(existing.kernelFunc)) throw new Error(`tfjs now has its own wasm ${name}; the project's composed kernel should be retired.`);
+    if (existing && !Object.values(funcs).includes(existing.kernelFunc))
+      throw new Error(`tfjs now has its own wasm ${name}; the project's composed kernel should be retired.`);
     install({ kernelName: name, backendName: 'wasm', kernelFunc: funcs[set] });
   }
   for (const [name, make] of Object.entries(FAST_PATHS)) {
     if (!originals.has(name)) {
       const original = getKernel(name, 'wasm');
-      if (!original) throw new Error(`the wasm backend has no ${name} kernel; is @tensorflow/tfjs-backend-wasm loaded?`);
+      if (!original)
+        throw new Error(`the wasm backend has no ${name} kernel; is @tensorflow/tfjs-backend-wasm loaded?`);
       originals.set(name, original);
     }
     const original = originals.get(name)!;

@@ -25,7 +25,8 @@ function randomArray(n: number, seed: number, levels = 0): Float32Array {
 
 /** max |a - b| / (max |b| + tiny): relative to the reference's scale. */
 function relErr(a: Float32Array, b: Float32Array): number {
-  let diff = 0, scale = 1e-12;
+  let diff = 0,
+    scale = 1e-12;
   for (let i = 0; i < a.length; i++) {
     diff = Math.max(diff, Math.abs(a[i] - b[i]));
     scale = Math.max(scale, Math.abs(b[i]));
@@ -47,9 +48,20 @@ async function matchesCpu(label: string, compute: () => tf.Tensor): Promise<void
 }
 
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const tensor = (shape: readonly number[], seed: number, levels = 0) => tf.tensor(randomArray(size(shape), seed, levels), shape as number[]);
+const tensor = (shape: readonly number[], seed: number, levels = 0) =>
+  tf.tensor(randomArray(size(shape), seed, levels), shape as number[]);
 
-interface ConvCase { n: number; h: number; w: number; ci: number; co: number; kh: number; kw: number; stride: number; pad: 'same' | 'valid' }
+interface ConvCase {
+  n: number;
+  h: number;
+  w: number;
+  ci: number;
+  co: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: 'same' | 'valid';
+}
 
 function convCases(seed: number): ConvCase[] {
   const rng = createRng(seed);
@@ -57,7 +69,17 @@ function convCases(seed: number): ConvCase[] {
   for (const stride of [1, 2]) {
     for (const pad of ['same', 'valid'] as const) {
       for (let i = 0; i < 4; i++) {
-        const c = { n: 1 + rng.int(3), h: 5 + rng.int(9), w: 5 + rng.int(9), ci: 1 + rng.int(5), co: 1 + rng.int(6), kh: 1 + rng.int(5), kw: 1 + rng.int(5), stride, pad };
+        const c = {
+          n: 1 + rng.int(3),
+          h: 5 + rng.int(9),
+          w: 5 + rng.int(9),
+          ci: 1 + rng.int(5),
+          co: 1 + rng.int(6),
+          kh: 1 + rng.int(5),
+          kw: 1 + rng.int(5),
+          stride,
+          pad,
+        };
         if (pad === 'valid' && (c.kh > c.h || c.kw > c.w)) continue;
         cases.push(c);
       }
@@ -67,55 +89,119 @@ function convCases(seed: number): ConvCase[] {
   // the 1-row tail), kernels larger than the padding, even kernels (asymmetric 'same' padding).
   for (const pad of ['same', 'valid'] as const) {
     for (let i = 0; i < 4; i++) {
-      const c = { n: 1 + rng.int(3), h: 4 + rng.int(10), w: 4 + rng.int(10), ci: 1 + rng.int(9), co: 8 * (1 + rng.int(2)), kh: 1 + rng.int(5), kw: 1 + rng.int(5), stride: 1, pad };
+      const c = {
+        n: 1 + rng.int(3),
+        h: 4 + rng.int(10),
+        w: 4 + rng.int(10),
+        ci: 1 + rng.int(9),
+        co: 8 * (1 + rng.int(2)),
+        kh: 1 + rng.int(5),
+        kw: 1 + rng.int(5),
+        stride: 1,
+        pad,
+      };
       if (pad === 'valid' && (c.kh > c.h || c.kw > c.w)) continue;
       cases.push(c);
     }
   }
   // The seed network's layer shapes.
-  cases.push({ n: 4, h: 32, w: 32, ci: 3, co: 32, kh: 3, kw: 3, stride: 1, pad: 'same' }, { n: 2, h: 15, w: 15, ci: 32, co: 64, kh: 3, kw: 3, stride: 1, pad: 'valid' });
+  cases.push(
+    { n: 4, h: 32, w: 32, ci: 3, co: 32, kh: 3, kw: 3, stride: 1, pad: 'same' },
+    { n: 2, h: 15, w: 15, ci: 32, co: 64, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+  );
   return cases;
 }
 
-const convInfo = (c: ConvCase) => tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.kh, c.kw, c.ci, c.co], c.stride, 1, c.pad);
+const convInfo = (c: ConvCase) =>
+  tf.backend_util.computeConv2DInfo([c.n, c.h, c.w, c.ci], [c.kh, c.kw, c.ci, c.co], c.stride, 1, c.pad);
 
-test('wasm Conv2DBackpropFilter (project and reference versions) matches the cpu backend (strides 1/2, same/valid, odd sizes, the direct kernel and both formulations)', { timeout: 60_000 }, async () => {
+test('wasm Conv2DBackpropFilter (project and reference versions) matches the cpu backend (strides 1/2, same/valid, odd sizes, the direct kernel and both formulations)', {
+  timeout: 60_000,
+}, async () => {
   const variants = new Set<string>();
   for (const set of ['project', 'reference'] as const) {
     await registerWasmTrainingKernels(set);
     for (const [i, c] of convCases(2024).entries()) {
       const xShape: Shape4 = [c.n, c.h, c.w, c.ci];
       const dyShape = convInfo(c).outShape;
-      if (set === 'project') variants.add(conv2DBackpropFilterPath({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
-      await matchesCpu(`${set} Conv2DBackpropFilter ${JSON.stringify(c)}`, () => tf.engine().runKernel('Conv2DBackpropFilter', { x: tensor(xShape, 2 * i + 1), dy: tensor(dyShape, 2 * i + 2) }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: [c.kh, c.kw, c.ci, c.co] } as never) as tf.Tensor);
+      if (set === 'project')
+        variants.add(conv2DBackpropFilterPath({ shape: xShape } as never, { shape: dyShape } as never, c.stride));
+      await matchesCpu(
+        `${set} Conv2DBackpropFilter ${JSON.stringify(c)}`,
+        () =>
+          tf
+            .engine()
+            .runKernel('Conv2DBackpropFilter', { x: tensor(xShape, 2 * i + 1), dy: tensor(dyShape, 2 * i + 2) }, {
+              strides: [c.stride, c.stride],
+              pad: c.pad,
+              dataFormat: 'NHWC',
+              dimRoundingMode: undefined,
+              filterShape: [c.kh, c.kw, c.ci, c.co],
+            } as never) as tf.Tensor,
+      );
     }
   }
   await registerWasmTrainingKernels('project');
   assert.deepEqual([...variants].sort(), ['direct', 'dy-input', 'x-input']);
 });
 
-test('wasm Conv2DBackpropInput matches the cpu backend (stride 1 fast path; stride 2 falls back)', { timeout: 60_000 }, async () => {
+test('wasm Conv2DBackpropInput matches the cpu backend (stride 1 fast path; stride 2 falls back)', {
+  timeout: 60_000,
+}, async () => {
   for (const [i, c] of convCases(77).entries()) {
     const dyShape = convInfo(c).outShape;
-    await matchesCpu(`Conv2DBackpropInput ${JSON.stringify(c)}`, () => tf.engine().runKernel('Conv2DBackpropInput', { dy: tensor(dyShape, 3 * i + 1), filter: tensor([c.kh, c.kw, c.ci, c.co], 3 * i + 2) }, { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, inputShape: [c.n, c.h, c.w, c.ci] } as never) as tf.Tensor);
+    await matchesCpu(
+      `Conv2DBackpropInput ${JSON.stringify(c)}`,
+      () =>
+        tf
+          .engine()
+          .runKernel(
+            'Conv2DBackpropInput',
+            { dy: tensor(dyShape, 3 * i + 1), filter: tensor([c.kh, c.kw, c.ci, c.co], 3 * i + 2) },
+            {
+              strides: [c.stride, c.stride],
+              pad: c.pad,
+              dataFormat: 'NHWC',
+              dimRoundingMode: undefined,
+              inputShape: [c.n, c.h, c.w, c.ci],
+            } as never,
+          ) as tf.Tensor,
+    );
   }
 });
 
 test('wasm BatchMatMul matches the cpu backend for every transpose combination', { timeout: 30_000 }, async () => {
   const rng: Rng = createRng(5);
   let k = 0;
-  for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+  for (const [ta, tb] of [
+    [false, false],
+    [false, true],
+    [true, false],
+    [true, true],
+  ] as const) {
     // Both rewrites of a x b^T: a small a (transpose it) and a large a (transpose b).
-    for (const [m, kk, n] of [[1 + rng.int(9), 2 + rng.int(40), 1 + rng.int(50)], [64, 37, 3], [3, 37, 64], [7, 1, 5]]) {
-      const a = ta ? [kk, m] : [m, kk], b = tb ? [n, kk] : [kk, n];
+    for (const [m, kk, n] of [
+      [1 + rng.int(9), 2 + rng.int(40), 1 + rng.int(50)],
+      [64, 37, 3],
+      [3, 37, 64],
+      [7, 1, 5],
+    ]) {
+      const a = ta ? [kk, m] : [m, kk],
+        b = tb ? [n, kk] : [kk, n];
       k++;
-      await matchesCpu(`matMul ${JSON.stringify({ a, b, ta, tb })}`, () => tf.matMul(tensor(a, 10 * k), tensor(b, 10 * k + 1), ta, tb));
+      await matchesCpu(`matMul ${JSON.stringify({ a, b, ta, tb })}`, () =>
+        tf.matMul(tensor(a, 10 * k), tensor(b, 10 * k + 1), ta, tb),
+      );
     }
   }
-  await matchesCpu('batched matMul falls back', () => tf.matMul(tensor([3, 4, 5], 1), tensor([3, 6, 5], 2), false, true));
+  await matchesCpu('batched matMul falls back', () =>
+    tf.matMul(tensor([3, 4, 5], 1), tensor([3, 6, 5], 2), false, true),
+  );
 });
 
-test('wasm MaxPoolGrad matches the cpu backend, ties included (2x2 fast path and general windows)', { timeout: 30_000 }, async () => {
+test('wasm MaxPoolGrad matches the cpu backend, ties included (2x2 fast path and general windows)', {
+  timeout: 30_000,
+}, async () => {
   const cases = [
     { x: [2, 8, 8, 3], size: 2, stride: 2, pad: 'valid' },
     { x: [3, 7, 9, 5], size: 2, stride: 2, pad: 'valid' }, // odd sizes: last row/column never pooled
@@ -136,7 +222,14 @@ test('wasm MaxPoolGrad matches the cpu backend, ties included (2x2 fast path and
 
 test('wasm Sum matches the cpu backend (leading axes fast path, other axes fall back)', async () => {
   const x = [5, 4, 3, 6];
-  const cases: [number[], boolean][] = [[[0], false], [[0, 1, 2], false], [[0, 1, 2, 3], false], [[1, 0], true], [[1, 2], false], [[3], true]];
+  const cases: [number[], boolean][] = [
+    [[0], false],
+    [[0, 1, 2], false],
+    [[0, 1, 2, 3], false],
+    [[1, 0], true],
+    [[1, 2], false],
+    [[3], true],
+  ];
   for (const [i, [axes, keepDims]] of cases.entries()) {
     await matchesCpu(`sum ${JSON.stringify({ axes, keepDims })}`, () => tf.sum(tensor(x, i + 1), axes, keepDims));
   }
@@ -176,10 +269,18 @@ test('training steps on wasm leak no tensors and no memory after warm-up', { tim
   trainer.dispose();
 });
 
-test('the seed network\'s whole DANN gradient on wasm (project kernels) matches the cpu backend', { timeout: 120_000 }, async () => {
-  const arch = PRESETS.seed, batch = 1, per = 32 * 32 * 3;
+test("the seed network's whole DANN gradient on wasm (project kernels) matches the cpu backend", {
+  timeout: 120_000,
+}, async () => {
+  const arch = PRESETS.seed,
+    batch = 1,
+    per = 32 * 32 * 3;
   const rng = createRng(1);
-  const data = { source: randomArray(batch * per, 1), target: randomArray(batch * per, 2), sourceLabels: Uint8Array.from({ length: batch }, () => rng.int(10)) };
+  const data = {
+    source: randomArray(batch * per, 1),
+    target: randomArray(batch * per, 2),
+    sourceLabels: Uint8Array.from({ length: batch }, () => rng.int(10)),
+  };
   const weights = DannNetwork.initialWeights(arch, 1);
   const gradientOn = async (backend: string) => {
     await tf.setBackend(backend);
@@ -192,7 +293,10 @@ test('the seed network\'s whole DANN gradient on wasm (project kernels) matches 
   const want = await gradientOn('cpu');
   const got = await gradientOn('wasm');
   for (const s of want.specs) {
-    const err = relErr(got.gradient.subarray(s.offset, s.offset + s.size), want.gradient.subarray(s.offset, s.offset + s.size));
+    const err = relErr(
+      got.gradient.subarray(s.offset, s.offset + s.size),
+      want.gradient.subarray(s.offset, s.offset + s.size),
+    );
     assert.ok(err <= 1e-4, `${s.name}: relative error ${err}`);
   }
 });

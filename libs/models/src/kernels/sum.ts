@@ -16,16 +16,24 @@ export function sum(original: KernelFunc): KernelFunc {
     const inner = util.sizeFromShape(x.shape.slice(axes.length));
     const outer = util.sizeFromShape(x.shape.slice(0, axes.length));
     const outShape = keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
-    const { out, views: [v], outView } = heapViews(backend, [x], outShape);
+    const {
+      out,
+      views: [v],
+      outView,
+    } = heapViews(backend, [x], outShape);
     // float32 partial sums over blocks of 64 rows (four rows per pass over the partials), added into
     // float64 totals: fast and accurate.
-    const acc = new Float64Array(inner), part = new Float32Array(inner);
+    const acc = new Float64Array(inner),
+      part = new Float32Array(inner);
     for (let i0 = 0; i0 < outer; i0 += 64) {
       part.fill(0);
       const end = Math.min(outer, i0 + 64);
       let i = i0;
       for (; i + 4 <= end; i += 4) {
-        const b0 = i * inner, b1 = b0 + inner, b2 = b1 + inner, b3 = b2 + inner;
+        const b0 = i * inner,
+          b1 = b0 + inner,
+          b2 = b1 + inner,
+          b3 = b2 + inner;
         for (let j = 0; j < inner; j++) part[j] += v[b0 + j] + v[b1 + j] + v[b2 + j] + v[b3 + j];
       }
       for (; i < end; i++) {

@@ -32,38 +32,56 @@ const INT8 = onnx.TensorProto.DataType.INT8;
 
 function tensor(name: string, dims: number[], data: Float32Array | Int8Array): Onnx.ITensorProto {
   return {
-    name, dims, dataType: data instanceof Float32Array ? FLOAT : INT8,
+    name,
+    dims,
+    dataType: data instanceof Float32Array ? FLOAT : INT8,
     rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), // little-endian on every platform Node runs on
   };
 }
 
-const ints = (name: string, v: number[]): Onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INTS, ints: v });
-const int = (name: string, v: number): Onnx.IAttributeProto => ({ name, type: onnx.AttributeProto.AttributeType.INT, i: v });
+const ints = (name: string, v: number[]): Onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INTS,
+  ints: v,
+});
+const int = (name: string, v: number): Onnx.IAttributeProto => ({
+  name,
+  type: onnx.AttributeProto.AttributeType.INT,
+  i: v,
+});
 
 /** SHA-256 of the label path's fp32 weights (feature extractor + label head, in parameter order). */
 export function labelPathSha256(arch: Architecture, weights: Float32Array): string {
   const specs = paramSpecs(arch).filter((s) => s.group !== 'domain');
   const end = specs.length ? specs[specs.length - 1].offset + specs[specs.length - 1].size : 0;
   const path = weights.subarray(0, end);
-  return createHash('sha256').update(new Uint8Array(path.buffer, path.byteOffset, path.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(path.buffer, path.byteOffset, path.byteLength))
+    .digest('hex');
 }
 
 /** tfjs conv kernel [kh, kw, in, out] (HWIO) -> ONNX [out, in, kh, kw] (OIHW). */
 export function hwioToOihw(w: Float32Array, kh: number, kw: number, ci: number, co: number): Float32Array {
   const out = new Float32Array(w.length);
-  for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) for (let i = 0; i < ci; i++) for (let o = 0; o < co; o++) {
-    out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
-  }
+  for (let y = 0; y < kh; y++)
+    for (let x = 0; x < kw; x++)
+      for (let i = 0; i < ci; i++)
+        for (let o = 0; o < co; o++) {
+          out[((o * ci + i) * kh + y) * kw + x] = w[((y * kw + x) * ci + i) * co + o];
+        }
   return out;
 }
 
 /** Permutes a dense kernel's rows [h*w*c, units] from HWC (tfjs flatten) to CHW (ONNX Flatten of NCHW) order. */
 export function hwcRowsToChw(kernel: Float32Array, h: number, w: number, c: number, units: number): Float32Array {
   const out = new Float32Array(kernel.length);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
-    const from = ((y * w + x) * c + ch) * units, to = ((ch * h + y) * w + x) * units;
-    out.set(kernel.subarray(from, from + units), to);
-  }
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let ch = 0; ch < c; ch++) {
+        const from = ((y * w + x) * c + ch) * units,
+          to = ((ch * h + y) * w + x) * units;
+        out.set(kernel.subarray(from, from + units), to);
+      }
   return out;
 }
 
@@ -71,7 +89,11 @@ export function hwcRowsToChw(kernel: Float32Array, h: number, w: number, c: numb
  * Symmetric per-channel int8: scale = max|w| / 127 over each output channel (axis 0 of OIHW, axis 1 of a
  * [in, out] Gemm kernel), zero point 0.
  */
-export function quantizePerChannel(w: Float32Array, dims: number[], axis: number): { q: Int8Array; scale: Float32Array } {
+export function quantizePerChannel(
+  w: Float32Array,
+  dims: number[],
+  axis: number,
+): { q: Int8Array; scale: Float32Array } {
   const channels = dims[axis];
   const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channelOf = (i: number) => Math.floor(i / inner) % channels;
@@ -90,7 +112,10 @@ type NodeFn = (opType: string, inputs: string[], attribute?: Onnx.IAttributeProt
  * as a 1x1 convolution, standardised again per image ((y - mean) / max(std, 1/sqrt(H W))), in 3 channels.
  */
 function greyNodes(x: string, arch: Architecture, node: NodeFn, initializers: Onnx.ITensorProto[]): string {
-  initializers.push(tensor('grey/luminance', [1, 3, 1, 1], Float32Array.from([0.299, 0.587, 0.114])), tensor('grey/min_std', [], Float32Array.from([1 / Math.sqrt(arch.input.height * arch.input.width)])));
+  initializers.push(
+    tensor('grey/luminance', [1, 3, 1, 1], Float32Array.from([0.299, 0.587, 0.114])),
+    tensor('grey/min_std', [], Float32Array.from([1 / Math.sqrt(arch.input.height * arch.input.width)])),
+  );
   const axes = [ints('axes', [1, 2, 3]), int('keepdims', 1)];
   const lum = node('Conv', [x, 'grey/luminance'], [ints('kernel_shape', [1, 1])]);
   const centred = node('Sub', [lum, node('ReduceMean', [lum], axes)]);
@@ -107,8 +132,10 @@ function greyNodes(x: string, arch: Architecture, node: NodeFn, initializers: On
 export function buildOnnxModel(arch: Architecture, weights: Float32Array, options: OnnxBuildOptions = {}): Uint8Array {
   const specs = paramSpecs(arch);
   const size = specs.reduce((a, s) => a + s.size, 0);
-  if (weights.length !== size) throw new Error(`${arch.name} has ${size} parameters but the weights hold ${weights.length}.`);
-  if (weights.some((v) => !Number.isFinite(v))) throw new Error('the weights contain NaN or infinite values; refusing to export a broken model.');
+  if (weights.length !== size)
+    throw new Error(`${arch.name} has ${size} parameters but the weights hold ${weights.length}.`);
+  if (weights.some((v) => !Number.isFinite(v)))
+    throw new Error('the weights contain NaN or infinite values; refusing to export a broken model.');
   const quantize = options.quantization === 'int8';
   const reorder = (options.flattenOrder ?? 'reorder') === 'reorder';
   const nodes: Onnx.INodeProto[] = [];
@@ -128,7 +155,11 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
       return name;
     }
     const { q, scale } = quantizePerChannel(w, dims, channelAxis);
-    initializers.push(tensor(`${name}_q`, dims, q), tensor(`${name}_scale`, [scale.length], scale), tensor(`${name}_zero`, [scale.length], new Int8Array(scale.length)));
+    initializers.push(
+      tensor(`${name}_q`, dims, q),
+      tensor(`${name}_scale`, [scale.length], scale),
+      tensor(`${name}_zero`, [scale.length], new Int8Array(scale.length)),
+    );
     return node('DequantizeLinear', [`${name}_q`, `${name}_scale`, `${name}_zero`], [int('axis', channelAxis)], name);
   };
 
@@ -141,19 +172,43 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
       const prefix = `${group}/${i}_${layer.kind}`;
       switch (layer.kind) {
         case 'conv': {
-          const k = layer.kernel, ci = shape[2], co = layer.filters;
-          const w = kernel(`${prefix}/kernel`, hwioToOihw(slice(bySpec.get(`${prefix}/kernel`)!), k, k, ci, co), [co, ci, k, k], 0);
+          const k = layer.kernel,
+            ci = shape[2],
+            co = layer.filters;
+          const w = kernel(
+            `${prefix}/kernel`,
+            hwioToOihw(slice(bySpec.get(`${prefix}/kernel`)!), k, k, ci, co),
+            [co, ci, k, k],
+            0,
+          );
           initializers.push(tensor(`${prefix}/bias`, [co], slice(bySpec.get(`${prefix}/bias`)!)));
           // tfjs 'same' (stride 1) pads k-1 in total, the odd one at the end; ONNX wants [top, left, bottom, right].
           const before = layer.padding === 'same' ? Math.floor((k - 1) / 2) : 0;
           const after = layer.padding === 'same' ? k - 1 - before : 0;
-          current = node('Conv', [current, w, `${prefix}/bias`], [ints('kernel_shape', [k, k]), ints('strides', [1, 1]), ints('pads', [before, before, after, after]), ints('dilations', [1, 1])]);
+          current = node(
+            'Conv',
+            [current, w, `${prefix}/bias`],
+            [
+              ints('kernel_shape', [k, k]),
+              ints('strides', [1, 1]),
+              ints('pads', [before, before, after, after]),
+              ints('dilations', [1, 1]),
+            ],
+          );
           if (layer.activation === 'relu') current = node('Relu', [current]);
           break;
         }
         case 'maxpool':
           // tfjs pools 'valid' with strides defaulting to the size; ONNX's default stride is 1: always write it.
-          current = node('MaxPool', [current], [ints('kernel_shape', [layer.size, layer.size]), ints('strides', [layer.stride, layer.stride]), ints('pads', [0, 0, 0, 0])]);
+          current = node(
+            'MaxPool',
+            [current],
+            [
+              ints('kernel_shape', [layer.size, layer.size]),
+              ints('strides', [layer.stride, layer.stride]),
+              ints('pads', [0, 0, 0, 0]),
+            ],
+          );
           break;
         case 'flatten':
           flattenedFrom = shape;
@@ -163,7 +218,8 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
           const spec = bySpec.get(`${prefix}/kernel`)!;
           const [inputs, units] = spec.shape;
           let w = slice(spec);
-          if (flattenedFrom && reorder) w = hwcRowsToChw(w, flattenedFrom[0], flattenedFrom[1], flattenedFrom[2], units);
+          if (flattenedFrom && reorder)
+            w = hwcRowsToChw(w, flattenedFrom[0], flattenedFrom[1], flattenedFrom[2], units);
           flattenedFrom = undefined;
           const b = kernel(`${prefix}/kernel`, w, [inputs, units], 1);
           initializers.push(tensor(`${prefix}/bias`, [units], slice(bySpec.get(`${prefix}/bias`)!)));
@@ -189,7 +245,8 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
 
   const batch = { dimParam: 'batch' };
   const valueInfo = (name: string, dims: Onnx.TensorShapeProto.IDimension[]): Onnx.IValueInfoProto => ({
-    name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims } } },
+    name,
+    type: { tensorType: { elemType: FLOAT, shape: { dim: dims } } },
   });
   const model: Onnx.IModelProto = {
     irVersion: ONNX_IR_VERSION,
@@ -201,7 +258,14 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
       name: `dann_${arch.name.replace(/\W/g, '_')}`,
       node: nodes,
       initializer: initializers,
-      input: [valueInfo(ONNX_INPUT, [batch, { dimValue: arch.input.height }, { dimValue: arch.input.width }, { dimValue: arch.input.channels }])],
+      input: [
+        valueInfo(ONNX_INPUT, [
+          batch,
+          { dimValue: arch.input.height },
+          { dimValue: arch.input.width },
+          { dimValue: arch.input.channels },
+        ]),
+      ],
       output: ONNX_OUTPUTS.map((name) => valueInfo(name, [batch, { dimValue: 10 }])),
     },
     metadataProps: Object.entries(options.metadata ?? {}).map(([key, value]) => ({ key, value })),
@@ -210,7 +274,13 @@ export function buildOnnxModel(arch: Architecture, weights: Float32Array, option
 }
 
 /** Reads a model back (tests and tools): node types in order, metadata, initializer byte count. */
-export function describeOnnxModel(bytes: Uint8Array): { opTypes: string[]; metadata: Record<string, string>; opset: number; irVersion: number; initializerBytes: number } {
+export function describeOnnxModel(bytes: Uint8Array): {
+  opTypes: string[];
+  metadata: Record<string, string>;
+  opset: number;
+  irVersion: number;
+  initializerBytes: number;
+} {
   let m: Onnx.ModelProto;
   try {
     m = onnx.ModelProto.decode(bytes);

@@ -12,7 +12,11 @@ export interface OnnxRunner {
 }
 
 /** An onnxruntime-node session (CPU, one intra-op thread unless told otherwise) over a model's bytes or file. */
-export async function openOnnx(model: Uint8Array | string, shape: { height: number; width: number; channels: number }, threads = 1): Promise<OnnxRunner> {
+export async function openOnnx(
+  model: Uint8Array | string,
+  shape: { height: number; width: number; channels: number },
+  threads = 1,
+): Promise<OnnxRunner> {
   // Its telemetry regex-matches /proc/self/cmdline and overflows the stack on long command lines (see
   // apps/edge-demo/src/classify.ts): off for every program of this project before the first session.
   process.env.ORT_DISABLE_TELEMETRY = '1';
@@ -21,20 +25,38 @@ export async function openOnnx(model: Uint8Array | string, shape: { height: numb
   try {
     // disable_quant_qdq lets onnxruntime fold an int8 model's DequantizeLinear of constant weights once at load,
     // instead of on every call (paper-svhn at batch 1: 54 -> 6 ms); fp32 models are unaffected.
-    const opts: Ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { disable_quant_qdq: '1' } } };
-    session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+    const opts: Ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: 'all',
+      extra: { session: { disable_quant_qdq: '1' } },
+    };
+    session =
+      typeof model === 'string'
+        ? await ort.InferenceSession.create(model, opts)
+        : await ort.InferenceSession.create(model, opts);
   } catch (e) {
-    throw new Error(`onnxruntime could not load the model${typeof model === 'string' ? ` ${model}` : ''}: ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(
+      `onnxruntime could not load the model${typeof model === 'string' ? ` ${model}` : ''}: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
   const per = shape.height * shape.width * shape.channels;
   return {
     async probabilities(images, batchSize = 256) {
       const n = images.length / per;
-      if (!Number.isInteger(n)) throw new Error(`${images.length} floats do not make whole ${shape.height}x${shape.width}x${shape.channels} images.`);
+      if (!Number.isInteger(n))
+        throw new Error(
+          `${images.length} floats do not make whole ${shape.height}x${shape.width}x${shape.channels} images.`,
+        );
       const out = new Float32Array(n * 10);
       for (let start = 0; start < n; start += batchSize) {
         const m = Math.min(batchSize, n - start);
-        const input = new ort.Tensor('float32', images.subarray(start * per, (start + m) * per), [m, shape.height, shape.width, shape.channels]);
+        const input = new ort.Tensor('float32', images.subarray(start * per, (start + m) * per), [
+          m,
+          shape.height,
+          shape.width,
+          shape.channels,
+        ]);
         const result = await session.run({ [ONNX_INPUT]: input }, ['probabilities']);
         out.set(result.probabilities.data as Float32Array, start * 10);
         result.probabilities.dispose();
@@ -62,9 +84,11 @@ const argmax = (p: Float32Array, i: number) => {
 
 /** Compares two probability tables (n x 10): largest difference and top-1 disagreements. */
 export function compareProbabilities(a: Float32Array, b: Float32Array, tolerance = ONNX_TOLERANCE): OnnxVerification {
-  if (a.length !== b.length || a.length % 10 !== 0) throw new Error(`cannot compare ${a.length} with ${b.length} probabilities.`);
+  if (a.length !== b.length || a.length % 10 !== 0)
+    throw new Error(`cannot compare ${a.length} with ${b.length} probabilities.`);
   const count = a.length / 10;
-  let maxAbsDiff = 0, top1Mismatches = 0;
+  let maxAbsDiff = 0,
+    top1Mismatches = 0;
   for (let i = 0; i < a.length; i++) {
     const d = Math.abs(a[i] - b[i]);
     maxAbsDiff = Number.isNaN(d) ? Infinity : Math.max(maxAbsDiff, d);
@@ -74,7 +98,12 @@ export function compareProbabilities(a: Float32Array, b: Float32Array, tolerance
 }
 
 /** Runs the model in onnxruntime-node and the network in tfjs on the same images and compares; also returns both tables. */
-export async function verifyOnnx(model: Uint8Array, net: DannNetwork, images: Float32Array, tolerance = ONNX_TOLERANCE): Promise<OnnxVerification & { onnx: Float32Array; tfjs: Float32Array }> {
+export async function verifyOnnx(
+  model: Uint8Array,
+  net: DannNetwork,
+  images: Float32Array,
+  tolerance = ONNX_TOLERANCE,
+): Promise<OnnxVerification & { onnx: Float32Array; tfjs: Float32Array }> {
   const runner = await openOnnx(model, net.arch.input);
   try {
     const onnx = await runner.probabilities(images);
@@ -86,7 +115,11 @@ export async function verifyOnnx(model: Uint8Array, net: DannNetwork, images: Fl
 }
 
 /** Top-1 accuracy of an ONNX model (file or bytes) in onnxruntime-node on each labelled set. */
-export async function scoreOnnx(model: Uint8Array | string, shape: { height: number; width: number; channels: number }, sets: readonly { images: Float32Array; labels: ArrayLike<number> }[]): Promise<number[]> {
+export async function scoreOnnx(
+  model: Uint8Array | string,
+  shape: { height: number; width: number; channels: number },
+  sets: readonly { images: Float32Array; labels: ArrayLike<number> }[],
+): Promise<number[]> {
   const runner = await openOnnx(model, shape);
   try {
     const scores: number[] = [];

@@ -17,8 +17,14 @@ export const TINY: Architecture = {
     { kind: 'flatten' },
     { kind: 'dense', units: 24, activation: 'relu' },
   ],
-  label: [{ kind: 'dropout', rate: 0.2 }, { kind: 'dense', units: 10, activation: 'linear' }],
-  domain: [{ kind: 'dense', units: 8, activation: 'relu' }, { kind: 'dense', units: 2, activation: 'linear' }],
+  label: [
+    { kind: 'dropout', rate: 0.2 },
+    { kind: 'dense', units: 10, activation: 'linear' },
+  ],
+  domain: [
+    { kind: 'dense', units: 8, activation: 'relu' },
+    { kind: 'dense', units: 2, activation: 'linear' },
+  ],
 };
 
 /**
@@ -33,22 +39,34 @@ export function toyDomain(count: number, seed: number, style: 'source' | 'target
   for (let i = 0; i < count; i++) {
     const k = rng.int(10);
     labels[i] = k;
-    const cy = 4 + Math.floor(k / 4) * 10 + rng.int(3), cx = 4 + (k % 4) * 7 + rng.int(3);
-    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) {
-      const on = Math.abs(y - cy) < 3 && Math.abs(x - cx) < 3;
-      for (let c = 0; c < channels; c++) {
-        const base = style === 'source' ? (on ? 220 : 20) : on ? 60 + 40 * c : 200 - 30 * c;
-        images[((i * 32 + y) * 32 + x) * channels + c] = Math.max(0, Math.min(255, base + rng.int(30) - 15));
+    const cy = 4 + Math.floor(k / 4) * 10 + rng.int(3),
+      cx = 4 + (k % 4) * 7 + rng.int(3);
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 32; x++) {
+        const on = Math.abs(y - cy) < 3 && Math.abs(x - cx) < 3;
+        for (let c = 0; c < channels; c++) {
+          const base = style === 'source' ? (on ? 220 : 20) : on ? 60 + 40 * c : 200 - 30 * c;
+          images[((i * 32 + y) * 32 + x) * channels + c] = Math.max(0, Math.min(255, base + rng.int(30) - 15));
+        }
       }
-    }
   }
   return { name: `toy-${style}`, count, height: 32, width: 32, channels, images, labels };
 }
 
 export function toyConfig(overrides: Partial<TrainConfig> = {}): TrainConfig {
   return {
-    preset: 'seed', architecture: TINY, method: 'dann', epochs: 1, batchSize: 16,
-    optimizer: { kind: 'adam' }, lr: 3e-3, lrSchedule: 'constant', lambdaMax: 1, lambdaGamma: 10, domainWeight: 1, seed: 5,
+    preset: 'seed',
+    architecture: TINY,
+    method: 'dann',
+    epochs: 1,
+    batchSize: 16,
+    optimizer: { kind: 'adam' },
+    lr: 3e-3,
+    lrSchedule: 'constant',
+    lambdaMax: 1,
+    lambdaGamma: 10,
+    domainWeight: 1,
+    seed: 5,
     ...overrides,
   };
 }

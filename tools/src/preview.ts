@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DATASETS, isDatasetName, loadDataset, type DatasetName, type Split } from '@dann/data';
+import { DATASETS, isDatasetName, loadDataset, type DatasetName, type ImageSet, type Split } from '@dann/data';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { renderGrid } from './grid.ts';
 
@@ -36,7 +36,7 @@ runMain(() => {
   const names: DatasetName[] = all ? [...DATASETS] : [v.dataset as DatasetName];
   for (const name of names) {
     const out = all ? join(v.out, `${name}-${split}.png`) : v.out;
-    let set;
+    let set: ImageSet;
     try {
       set = loadDataset(name, split, { limit: count, seed, dataDir: v['data-dir'], log: (l) => console.log(l) });
     } catch (err) {

@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
-import { decodeFrame, encodeFrame, PROTOCOL_VERSION } from '@dann/protocol';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame } from '@dann/protocol';
 import { ROOT, run, runScript, until } from './testing/processes.ts';
 
 const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
@@ -366,7 +366,7 @@ async function poisonAttack(
       let last: Float32Array | null = null;
       ws.on('open', () => ws.send(hello('poisoner')));
       ws.on('message', (raw) => {
-        let frame;
+        let frame: Frame;
         try {
           frame = decodeFrame(raw as Buffer, { maxPayload: 1 << 26 });
         } catch {

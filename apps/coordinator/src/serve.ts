@@ -23,7 +23,15 @@ import {
   type PresetName,
 } from '@dann/models';
 import { nonNegative, oneOf, parseCommand, positiveInt, readTokenFile, runMain } from '@dann/cli';
-import { decodeFrame, ProtocolError, WIRE_DTYPES, encodeFrame, type Hello, type WireDtype } from '@dann/protocol';
+import {
+  decodeFrame,
+  ProtocolError,
+  WIRE_DTYPES,
+  encodeFrame,
+  type Frame,
+  type Hello,
+  type WireDtype,
+} from '@dann/protocol';
 import { AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
 import { AppendLog } from './append-log.ts';
 import { Coordinator, type RunSpec } from './coordinator.ts';
@@ -387,7 +395,7 @@ runMain(async () => {
     const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
     const handle = (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return refuse('text frames are not part of the protocol.');
-      let frame;
+      let frame: Frame;
       try {
         frame = decodeFrame(data, { maxPayload: coordinator.paramCount, maxHeaderBytes: TRAINER_HEADER_BYTES });
       } catch (err) {

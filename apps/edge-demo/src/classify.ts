@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { createCanvas, loadImage } from '@napi-rs/canvas';
+import { createCanvas, loadImage, type Image } from '@napi-rs/canvas';
 import * as ort from 'onnxruntime-node';
 import { INPUT_SIZE, prepareDigit, type PreparedDigit, type RgbaImage } from '@dann/data';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
@@ -52,7 +52,7 @@ async function decode(file: string): Promise<RgbaImage> {
   } catch (e) {
     throw new Error(`cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  let image;
+  let image: Image;
   try {
     image = await loadImage(bytes);
   } catch {

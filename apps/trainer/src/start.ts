@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   weightChecksum,
+  type Frame,
   type Message,
   type WireDtype,
 } from '@dann/protocol';
@@ -111,7 +112,7 @@ runMain(async () => {
       });
     });
     ws.on('message', (raw) => {
-      let frame;
+      let frame: Frame;
       try {
         frame = decodeFrame(raw as Buffer, { maxPayload: data ? 3 * data.paramCount : 1 << 28 });
       } catch (err) {

@@ -9,7 +9,7 @@ export function gaussianBlur(img: Float32Array, h: number, w: number, c: number,
   for (let i = -radius; i <= radius; i++) sum += kernel[i + radius] = Math.exp(-(i * i) / (2 * sigma * sigma));
   for (let i = 0; i < kernel.length; i++) kernel[i] /= sum;
   const tmp = new Float32Array(img.length);
-  const clamp = (v: number, hi: number) => (v < 0 ? 0 : v > hi ? hi : v);
+  const clamp = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       for (let ch = 0; ch < c; ch++) {
@@ -34,6 +34,6 @@ export function gaussianBlur(img: Float32Array, h: number, w: number, c: number,
 export function toBytes(src: Float32Array, out: Uint8Array, offset = 0): void {
   for (let i = 0; i < src.length; i++) {
     const v = Math.round(src[i]);
-    out[offset + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    out[offset + i] = Math.min(Math.max(v, 0), 255);
   }
 }

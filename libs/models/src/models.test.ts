@@ -68,7 +68,7 @@ test('schedules follow the paper', () => {
   assert.ok(Math.abs(lambdaSchedule(0.5, 0.3) - 0.3 * (2 / (1 + Math.exp(-5)) - 1)) < 1e-12);
   for (let k = 0; k < 10; k++) assert.ok(lambdaSchedule((k + 1) / 10) > lambdaSchedule(k / 10));
   assert.equal(lrSchedule(0, 0.01), 0.01);
-  assert.ok(Math.abs(lrSchedule(1, 0.01) - 0.01 / Math.pow(11, 0.75)) < 1e-15);
+  assert.ok(Math.abs(lrSchedule(1, 0.01) - 0.01 / 11 ** 0.75) < 1e-15);
   assert.equal(progress(0, 100), 0);
   assert.equal(progress(99, 100), 1);
 });

@@ -78,8 +78,8 @@ export function applyUpdate(
     const b1 = config.beta1 ?? 0.9,
       b2 = config.beta2 ?? 0.999,
       eps = config.epsilon ?? 1e-7;
-    const c1 = 1 - Math.pow(b1, state.step),
-      c2 = 1 - Math.pow(b2, state.step);
+    const c1 = 1 - b1 ** state.step,
+      c2 = 1 - b2 ** state.step;
     // weights -= lr * (m / c1) / (sqrt(v / c2) + eps), with the bias corrections folded into constants.
     const stepSize = lr / c1,
       rootC2 = Math.sqrt(c2),

@@ -7,7 +7,7 @@ export function lambdaSchedule(p: number, max = 1, gamma = 10): number {
 
 /** Learning rate: lr(p) = lr0 / (1 + alpha p)^beta (alpha = 10, beta = 0.75 in the paper), annealed over the whole run. */
 export function lrSchedule(p: number, lr0: number, alpha = 10, beta = 0.75): number {
-  return lr0 / Math.pow(1 + alpha * clamp01(p), beta);
+  return lr0 / (1 + alpha * clamp01(p)) ** beta;
 }
 
 /** Progress of step `step` (0-based) in a run of `totalSteps`. */
@@ -16,5 +16,5 @@ export function progress(step: number, totalSteps: number): number {
 }
 
 function clamp01(p: number): number {
-  return p < 0 ? 0 : p > 1 ? 1 : p;
+  return Math.min(Math.max(p, 0), 1);
 }

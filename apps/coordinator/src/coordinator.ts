@@ -322,7 +322,10 @@ export class Coordinator {
           if (!this.members.has(s.trainer)) for (const n of this.round.drop(s.trainer, this.liveIds)) this.assign(n);
       return;
     }
-    if (this.step >= this.totalSteps) return this.finish();
+    if (this.step >= this.totalSteps) {
+      this.finish();
+      return;
+    }
     if (this.members.size < this.o.minTrainers) {
       if (this.waitingSaid !== this.members.size) {
         this.waitingSaid = this.members.size;

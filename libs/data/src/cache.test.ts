@@ -29,7 +29,11 @@ test('builds once, then serves from disk; a corrupt file is reported and rebuilt
   try {
     let builds = 0;
     const logs: string[] = [];
-    const get = () => cachedImageSet('toy', { v: 1 }, { dir, log: (l) => logs.push(l) }, () => (builds++, set));
+    const get = () =>
+      cachedImageSet('toy', { v: 1 }, { dir, log: (l) => logs.push(l) }, () => {
+        builds++;
+        return set;
+      });
     get();
     const again = get();
     assert.equal(builds, 1);

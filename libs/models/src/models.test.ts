@@ -238,7 +238,10 @@ test("flip / confusion: label and domain heads get the GRL gradients; the featur
   const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>, from: number, to: number) => {
     let d = 0,
       s = 0;
-    for (let i = from; i < to; i++) (d = Math.max(d, Math.abs(a[i] - b[i]))), (s = Math.max(s, Math.abs(b[i])));
+    for (let i = from; i < to; i++) {
+      d = Math.max(d, Math.abs(a[i] - b[i]));
+      s = Math.max(s, Math.abs(b[i]));
+    }
     return d / s;
   };
   // Heads: identical to GRL's (the head sees the domain loss only; the label path is untouched).

@@ -103,7 +103,10 @@ export async function benchEdge(
   // No Chromium (see edge-demo's browser.ts) is one sentence, and the rest is still measured.
   const hasBrowser = await chooseChromium().then(
     () => true,
-    (e: Error) => (log(`${e.message} The page latency is not measured.`), false),
+    (e: Error) => {
+      log(`${e.message} The page latency is not measured.`);
+      return false;
+    },
   );
   let browser: string | undefined;
   try {

@@ -92,7 +92,7 @@ test('a header that is not a map, or a map with more keys than any message has, 
 });
 
 test('bf16 and f16 halve the payload; values round to nearest within their precision; NaN and Infinity survive', () => {
-  const g = Float32Array.from([0, -0, 1, -2.5, 3.14159, 1e-3, 65504, 1e-8, NaN, Infinity, -Infinity, 123456]);
+  const g = Float32Array.from([0, -0, 1, -2.5, Math.PI, 1e-3, 65504, 1e-8, NaN, Infinity, -Infinity, 123456]);
   for (const [dtype, rel] of [
     ['bf16', 2 ** -8],
     ['f16', 2 ** -11],

@@ -107,12 +107,12 @@ export async function downloadFile(
     log(`${spec.file}: resuming at ${(have / 1e6).toFixed(1)} MB`);
   } else if (res.status === 416 && have > 0) {
     // Range not satisfiable: the partial file is already complete; verify it below.
-    res.body?.cancel();
+    await res.body?.cancel();
     resumedFrom = have;
     flags = '';
   } else if (res.status !== 200) {
     clearTimeout(timer);
-    res.body?.cancel();
+    await res.body?.cancel();
     throw new Error(`${spec.file}: ${host} answered HTTP ${res.status} ${res.statusText} for ${spec.url}.`);
   } else if (have > 0) {
     log(`${spec.file}: server does not resume; starting over`);

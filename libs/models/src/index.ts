@@ -47,7 +47,7 @@ export {
   type BackendOptions,
 } from './backend.ts';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
-export { Trainer, RunPlan, architectureOf, type TrainConfig, type StepReport } from './trainer.ts';
+export { Trainer, RunPlan, architectureOf, TRAINING_DEFAULTS, type TrainConfig, type StepReport } from './trainer.ts';
 export {
   buildOnnxModel,
   describeOnnxModel,

@@ -30,6 +30,7 @@ import {
   WIRE_DTYPES,
   encodeFrame,
   type Frame,
+  type ErrorCode,
   type Hello,
   type WireDtype,
 } from '@dann/protocol';
@@ -380,21 +381,20 @@ runMain(async () => {
     let id: number | null = null;
     let alive = true;
     const limit = new RateLimit(50, 100);
+    const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
     const peer = {
       send: (b: Uint8Array) => {
         if (ws.readyState !== ws.OPEN) return;
         if (ws.bufferedAmount + b.length > maxBuffered) {
-          log(
-            `trainer ${id === null ? '(no hello)' : coordinator.nameOf(id)} does not read: ${(ws.bufferedAmount / 2 ** 20).toFixed(0)} MiB queued; closing it`,
-          );
+          log(`trainer ${who()} does not read: ${(ws.bufferedAmount / 2 ** 20).toFixed(0)} MiB queued; closing it`);
           return void ws.terminate(); // 'close' takes it out of the run
         }
         ws.send(b);
       },
       close: (code: number, reason: string) => ws.close(code, reason),
     };
-    const refuse = (why: string) => {
-      if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', code: 'bad-frame', message: why }));
+    const refuse = (why: string, code: ErrorCode = 'refused') => {
+      if (ws.readyState === ws.OPEN) ws.send(encodeFrame({ type: 'error', code, message: why }));
       ws.close(1008, why.slice(0, 120));
       // Out of the run at once: nothing more is assigned to it while the close handshake runs.
       if (id !== null) coordinator.leave(id, `refused: ${why}`);
@@ -413,16 +413,15 @@ runMain(async () => {
       ws.ping();
     }, PING_INTERVAL_MS);
     ws.on('pong', () => (alive = true));
-    const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
     const handle = (data: Buffer, isBinary: boolean) => {
-      if (!isBinary) return refuse('text frames are not part of the protocol.');
+      if (!isBinary) return refuse('text frames are not part of the protocol.', 'bad-frame');
       let frame: Frame;
       try {
         frame = decodeFrame(data, { maxPayload: coordinator.paramCount, maxHeaderBytes: TRAINER_HEADER_BYTES });
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
         refusals.refused('bad frame', `trainer ${who()}: ${err.message}`);
-        return refuse(err.message);
+        return refuse(err.message, 'bad-frame');
       }
       if (!frame.payload && !limit.take()) return refuse('too many control messages.');
       if (id === null) {

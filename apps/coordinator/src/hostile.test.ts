@@ -7,32 +7,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runScenario, type ScenarioOptions } from './hostile.ts';
+import { runScenario, scenarioJob, type ScenarioOptions } from './hostile.ts';
 
-const HOSTILE_JOB = [
-  '--method',
-  'dann',
-  '--source',
-  'mnist',
-  '--target',
-  'mnistm',
-  '--preset',
-  'paper',
-  '--limit',
-  '1024',
-  '--val-count',
-  '64',
-  '--batch-size',
-  '16',
-  '--epochs',
-  '2',
-  '--eval-limit',
-  '1000',
-  '--lambda-max',
-  '0.1',
-  '--step-timeout',
-  '5000',
-];
+const HOSTILE_JOB = scenarioJob({
+  limit: 1024,
+  valCount: 64,
+  batchSize: 16,
+  epochs: 2,
+  evalLimit: 1000,
+  stepTimeoutMs: 5000,
+});
 
 test('under random frames, idle connections beyond the file limit, a non-reading peer and a poisoning peer, the coordinator finishes the run as if clean', {
   timeout: 600_000,
@@ -58,6 +42,7 @@ test('under random frames, idle connections beyond the file limit, a non-reading
   assert.equal(clean.exitCode, 0, clean.output);
   assert.equal(hostile.exitCode, 0, hostile.output);
   assert.deepEqual(hostile.trainerExitCodes, [0, 0]);
+  assert.equal(hostile.finiteAverages, true, 'every applied average is finite');
   // Exactly-once accounting: 1024 - 64 source images per epoch, each in one applied average.
   assert.deepEqual(hostile.accounting, clean.accounting);
   assert.deepEqual(

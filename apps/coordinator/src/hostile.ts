@@ -46,6 +46,8 @@ export interface ScenarioReport {
   /** Peak resident memory of the coordinator (sampled every 100 ms), MiB. */
   readonly peakRssMiB: number;
   readonly steps: number;
+  /** Every applied average had a finite loss and gradient norm (nothing poisoned one with NaN or Infinity). */
+  readonly finiteAverages: boolean;
   /** Steps of the checkpoints seen during the run (checkpoint-every is huge here: all but the first and last are by time). */
   readonly checkpointSteps: number[];
   readonly coordinatorLines: number;
@@ -78,6 +80,29 @@ function authed(url: string): WebSocket {
 
 const hello = (name: string) =>
   encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name, backend: 'none', device: 'none' });
+
+/** The training job of the scenario: DANN MNIST -> MNIST-M-style on the `paper` network, sized by the caller. */
+export function scenarioJob(size: {
+  limit: number;
+  valCount: number;
+  batchSize: number;
+  epochs: number;
+  evalLimit: number;
+  stepTimeoutMs: number;
+}): string[] {
+  return [
+    ...['--method', 'dann', '--source', 'mnist', '--target', 'mnistm', '--preset', 'paper', '--lambda-max', '0.1'],
+    ...['--limit', String(size.limit), '--val-count', String(size.valCount), '--batch-size', String(size.batchSize)],
+    ...[
+      '--epochs',
+      String(size.epochs),
+      '--eval-limit',
+      String(size.evalLimit),
+      '--step-timeout',
+      String(size.stepTimeoutMs),
+    ],
+  ];
+}
 
 /** Runs the scenario; resolves when the coordinator and the honest trainers have exited. */
 export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
@@ -189,6 +214,13 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
     accounting: read('accounting.json') ? JSON.parse(read('accounting.json')) : null,
     peakRssMiB: peak / 1024,
     steps: stepsDone(),
+    finiteAverages: read('metrics.jsonl')
+      .split('\n')
+      .filter((l) => l.includes('"type":"step"'))
+      .every((l) => {
+        const m = JSON.parse(l) as { labelLoss: number; gradNorm: number };
+        return Number.isFinite(m.labelLoss) && Number.isFinite(m.gradNorm);
+      }),
     checkpointSteps: [...checkpointSteps].sort((a, b) => a - b),
     coordinatorLines: lines.length,
     refusedLines: lines.filter((l) => l.includes('refused')).length,

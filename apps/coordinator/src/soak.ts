@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
-import { runScenario, type ScenarioReport } from './hostile.ts';
+import { runScenario, scenarioJob, type ScenarioReport } from './hostile.ts';
 
 const command = {
   name: 'soak',
@@ -46,30 +46,14 @@ runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
   const v = args.values;
-  const job = [
-    '--method',
-    'dann',
-    '--source',
-    'mnist',
-    '--target',
-    'mnistm',
-    '--preset',
-    'paper',
-    '--limit',
-    String(positiveInt('limit', v.limit)),
-    '--val-count',
-    '256',
-    '--batch-size',
-    '64',
-    '--epochs',
-    String(positiveInt('epochs', v.epochs)),
-    '--eval-limit',
-    '10000',
-    '--lambda-max',
-    '0.1',
-    '--step-timeout',
-    '10000',
-  ];
+  const job = scenarioJob({
+    limit: positiveInt('limit', v.limit),
+    valCount: 256,
+    batchSize: 64,
+    epochs: positiveInt('epochs', v.epochs),
+    evalLimit: 10_000,
+    stepTimeoutMs: 10_000,
+  });
   const reports: ScenarioReport[] = [];
   for (const attack of [false, true]) {
     const out = mkdtempSync(join(tmpdir(), 'dann-soak-'));

@@ -13,54 +13,7 @@ import forge from 'node-forge';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
-import { ROOT, runScript, until, type Proc } from './testing/processes.ts';
-
-const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
-const START = join(ROOT, 'apps/trainer/src/start.ts');
-const TOKEN = 'test-token';
-
-function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { url: () => Promise<string> } {
-  const p = runScript(SERVE, [
-    '--method',
-    'dann',
-    '--source',
-    'synth',
-    '--target',
-    'mnist',
-    '--preset',
-    'paper',
-    '--limit',
-    '200',
-    '--val-count',
-    '40',
-    '--batch-size',
-    '16',
-    '--epochs',
-    '2',
-    '--eval-limit',
-    '50',
-    '--port',
-    port,
-    '--token',
-    TOKEN,
-    '--out',
-    out,
-    '--checkpoint-every',
-    '3',
-    ...extra,
-  ]);
-  const file = join(out, 'coordinator.json');
-  return Object.assign(p, {
-    url: () =>
-      until(
-        'the coordinator to listen',
-        () =>
-          existsSync(file) &&
-          p.output.includes('listening') &&
-          (JSON.parse(readFileSync(file, 'utf8')) as { url: string }).url,
-      ),
-  });
-}
+import { coordinator, runScript, SERVE, START, TOKEN, until } from './testing/processes.ts';
 
 const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) =>
   runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);

@@ -12,10 +12,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { decodeCheckpoint } from '@dann/models';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame } from '@dann/protocol';
-import { ROOT, run, runScript, until } from './testing/processes.ts';
-
-const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
-const START = join(ROOT, 'apps/trainer/src/start.ts');
+import { run, runScript, SERVE, START, until } from './testing/processes.ts';
 
 export interface ScenarioOptions {
   readonly out: string;
@@ -147,7 +144,9 @@ export async function runScenario(o: ScenarioOptions): Promise<ScenarioReport> {
   const http = url.replace('ws://', 'http://');
   const port = Number(new URL(http).port);
   const honest = ['honest-a', 'honest-b'].map((name) =>
-    runScript(START, ['--coordinator', url, '--name', name, '--backend', 'wasm'], { DANN_TOKEN: TOKEN }),
+    runScript(START, ['--coordinator', url, '--name', name, '--backend', 'wasm'], {
+      env: { ...process.env, DANN_TOKEN: TOKEN },
+    }),
   );
   const metrics = join(o.out, 'metrics.jsonl');
   const stepsDone = () =>

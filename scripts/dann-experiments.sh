@@ -20,7 +20,7 @@ JOBS=${JOBS:-2}
 SO_EPOCHS=${SO_EPOCHS:-3}
 MORE_EPOCHS=${MORE_EPOCHS:-2}
 DANN_OPTS=${DANN_OPTS:---lambda-max 1 --clip-norm 5}
-# Options of both warm-started runs (dann and so+), e.g. --grey: the comparison stays DANN against the same training without it.
+# Options of both warm-started runs (dann and so+), e.g. --target-entropy 0.2: the comparison stays DANN against the same training without it.
 PHASE2_OPTS=${PHASE2_OPTS:-}
 # When set, also abl-SEED: the dann run with these options added (e.g. --lambda-max 0: everything but the
 # adversarial term), to tell what the adversarial term itself contributes.

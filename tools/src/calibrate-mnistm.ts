@@ -1,5 +1,6 @@
 import { loadDataset } from '@dann/data';
-import { evaluate, selectBackend } from '@dann/models';
+import { evaluate } from '@dann/training';
+import { selectBackend } from '@dann/backend';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { loadRun } from './runs.ts';
 
@@ -34,9 +35,9 @@ runMain(async () => {
   const limit = positiveInt('limit', v.limit);
   await selectBackend({ backend: 'auto' });
   const { config, net } = loadRun(positionals[0]);
-  if (config.options.source !== 'mnist')
+  if (config.run.data.source !== 'mnist')
     throw new Error(
-      `${positionals[0]} was trained on ${config.options.source}; calibration needs a run trained on mnist.`,
+      `${positionals[0]} was trained on ${config.run.data.source}; calibration needs a run trained on mnist.`,
     );
   console.log(`mnist test accuracy: ${evaluate(net, loadDataset('mnist', 'test', { limit })).accuracy.toFixed(4)}`);
   console.log('| brightness | MNIST-M-style test accuracy |\n| --- | --- |');

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadDataset } from '@dann/data';
-import { evaluate, saveCheckpoint, selectBackend, Trainer, type TrainConfig } from '@dann/models';
+import { architectureOf, DannNetwork, evaluate, loadCheckpoint, resolveRun, type TrainConfig } from '@dann/training';
+import { runLocal } from '@dann/engine';
+import { selectBackend } from '@dann/backend';
 import { confusionMarkdown, resultsTable } from './report.ts';
 
 test('the results table and confusion matrix have the documented shape', () => {
@@ -38,37 +40,33 @@ test('tools:evaluate reports a trained run on its test sets and writes results.m
   try {
     const dataDir = join(dir, 'data');
     await selectBackend({ backend: 'wasm' });
-    const source = loadDataset('synth', 'train', { dataDir, limit: 32 });
-    const target = loadDataset('mnist', 'train', { dataDir, limit: 32 });
-    const config: TrainConfig = {
-      preset: 'paper',
-      method: 'dann',
-      epochs: 1,
-      batchSize: 16,
-      optimizer: { kind: 'adam' },
-      lr: 1e-3,
-      lrSchedule: 'constant',
-      lambdaMax: 1,
-      lambdaGamma: 10,
-      domainWeight: 1,
-      seed: 3,
-    };
-    const trainer = new Trainer(config, source, target);
-    trainer.trainStep();
-    trainer.trainStep();
+    // A real tiny run: trainer:train's engine, one epoch of 2 steps.
     const run = join(dir, 'tiny-run');
+    const { settings, config } = resolveRun({
+      limit: 40,
+      'val-count': 8,
+      'batch-size': 16,
+      epochs: 1,
+      'eval-limit': 16,
+    });
     mkdirSync(run);
-    saveCheckpoint(join(run, 'checkpoint.bin'), trainer.checkpoint());
-    writeFileSync(
-      join(run, 'config.json'),
-      JSON.stringify({ options: { source: 'synth', target: 'mnist', method: 'dann' }, train: config }),
-    );
-    const expected = evaluate(trainer.net, loadDataset('mnist', 'test', { dataDir, limit: 40 })).accuracy;
-    trainer.dispose();
+    await runLocal({
+      run: config,
+      settings,
+      out: run,
+      resume: false,
+      dataDir,
+      backend: { backend: 'wasm', device: 'cpu' },
+      log: () => {},
+    });
+    const last = loadCheckpoint<TrainConfig>(join(run, 'checkpoint.bin'));
+    const net = new DannNetwork(architectureOf(last.config), last.weights);
+    const expected = evaluate(net, loadDataset('mnist', 'test', { dataDir, limit: 40 })).accuracy;
+    net.dispose();
 
     const r = spawnSync(
       process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), run, '--limit', '40'],
+      ['--import', 'tsx', join(import.meta.dirname, 'evaluate.ts'), run, '--checkpoint', 'last', '--limit', '40'],
       { encoding: 'utf8', env: { ...process.env, DANN_DATA_DIR: dataDir }, timeout: 100_000 },
     );
     assert.equal(r.status, 0, r.stderr);

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
-import { evaluate, selectBackend } from '@dann/models';
+import { evaluate } from '@dann/training';
+import { selectBackend } from '@dann/backend';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import { resultMarkdown, resultsTable, type RunResult } from './report.ts';
 import { loadRun } from './runs.ts';
@@ -30,7 +31,8 @@ runMain(async () => {
   for (const run of runs) {
     const { config, file, checkpoint: ckpt, net } = loadRun(run, checkpoint);
     const dataOpts = { dataDir: v['data-dir'], limit, log: (l: string) => console.log(l) };
-    const { source, target, method } = config.options;
+    const { source, target } = config.run.data;
+    const { method } = config.run.train;
     const result: RunResult = {
       run: basename(run),
       network: ckpt.arch,

@@ -1,15 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadDataset } from '@dann/data';
-import {
-  architectureOf,
-  evaluate,
-  exportOnnx,
-  scoreOnnx,
-  selectBackend,
-  verificationImages,
-  type OnnxExportResult,
-} from '@dann/models';
+import { architectureOf, evaluate } from '@dann/training';
+import { selectBackend } from '@dann/backend';
+import { exportOnnx, scoreOnnx, verificationImages, type OnnxExportResult } from '@dann/onnx';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import type { RunResult } from './report.ts';
 import { loadRun, type LoadedRun } from './runs.ts';
@@ -51,7 +45,7 @@ function accuracyOfRun(run: string, loaded: LoadedRun, dataDir: string | undefin
         testImages: Math.min(r.source.count, r.target.count),
       };
   }
-  const { source, target } = loaded.config.options;
+  const { source, target } = loaded.config.run.data;
   const s = evaluate(loaded.net, loadDataset(source, 'test', { dataDir }));
   const t = evaluate(loaded.net, loadDataset(target, 'test', { dataDir }));
   return { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) };
@@ -77,7 +71,8 @@ runMain(async () => {
   await selectBackend({ backend: 'auto', log: () => {} });
   const loaded = loadRun(run, which);
   const { config, checkpoint } = loaded;
-  const { source, target, method } = config.options;
+  const { source, target } = config.run.data;
+  const { method } = config.run.train;
   const accuracy = accuracyOfRun(run, loaded, dataDir);
   loaded.net.dispose();
   const request = {

@@ -1,35 +1,24 @@
 /**
- * The README's main job (`npm start`): a local coordinator and two local trainers train the offline
- * pair (SynDigits -> MNIST) with DANN on a short schedule, then the results table and next commands.
+ * The README's main job (`npm start`): a local coordinator and two local trainers train the run configs/main.json
+ * defines (the offline pair SynDigits -> MNIST with DANN on a short schedule; any run setting overrides it), then
+ * the results table and next commands.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDatasetName } from '@dann/data';
+import { RUN_OPTIONS, resolveRun, runFlags } from '@dann/training';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
 
 const command = {
   name: 'main-job',
   summary:
-    'Starts a coordinator and local trainers on loopback, trains DANN SOURCE -> mnist on a short schedule, prints the results.',
-  usage: 'npm start [-- --source synth --trainers 2 --limit 10000 --epochs 2 --lambda-max 0.1 --out runs/main]',
+    'Starts a coordinator and local trainers on loopback, trains the run configs/main.json defines (DANN SynDigits -> MNIST on a short schedule), prints the results.',
+  usage: 'npm start [-- --trainers 2 --config configs/main.json --source synth-hand --epochs 3 --out runs/main]',
   options: {
-    source: {
-      type: 'string',
-      description:
-        'labelled domain: synth (printed fonts), synth-hand (printed and handwriting fonts: a better model for handwritten digits), synth-plain, svhn or mnistm (the target is mnist)',
-      default: 'synth',
-    },
+    ...RUN_OPTIONS,
+    config: { ...RUN_OPTIONS.config, default: 'configs/main.json' },
     trainers: { type: 'string', description: 'local trainer processes', default: '2' },
-    limit: { type: 'string', description: 'training images per domain', default: '10000' },
-    epochs: { type: 'string', description: 'passes over the source training set', default: '2' },
-    'lambda-max': {
-      type: 'string',
-      description:
-        'ceiling of the GRL weight (from scratch, λ -> 1 keeps the label loss from falling on a short schedule)',
-      default: '0.1',
-    },
     out: { type: 'string', description: 'run directory', default: 'runs/main' },
   },
 } as const;
@@ -39,8 +28,11 @@ runMain(async () => {
   if (!args) return;
   const v = args.values;
   const trainers = positiveInt('trainers', v.trainers);
-  if (!isDatasetName(v.source) || v.source === 'mnist')
-    throw new Error(`--source must be synth, synth-hand, synth-plain, svhn or mnistm, got "${v.source}".`);
+  // Checked here, so that a mistake is one sentence before any process starts; the coordinator reads the same.
+  const flags = runFlags(v, args.given);
+  delete flags.config; // passed on as v.config, the default included
+  resolveRun({ ...flags, config: v.config });
+  const runArgs = Object.entries(flags).flatMap(([name, value]) => [`--${name}`, String(value)]);
   const token = randomBytes(16).toString('hex');
   const children: ChildProcess[] = [];
   const start = (label: string, script: string, argv: string[]) => {
@@ -67,20 +59,9 @@ runMain(async () => {
   const info = join(v.out, 'coordinator.json');
   rmSync(info, { force: true });
   const coordinator = start('coordinator', 'apps/coordinator/src/serve.ts', [
-    '--method',
-    'dann',
-    '--source',
-    v.source,
-    '--target',
-    'mnist',
-    '--preset',
-    'paper',
-    '--limit',
-    String(positiveInt('limit', v.limit)),
-    '--epochs',
-    String(positiveInt('epochs', v.epochs)),
-    '--lambda-max',
-    v['lambda-max'],
+    '--config',
+    v.config,
+    ...runArgs,
     '--min-trainers',
     String(trainers),
     '--port',

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UMAP } from 'umap-js';
 import { createRng, loadDataset, preprocessBatch, takeFirst, type ImageSet } from '@dann/data';
-import { evaluate, selectBackend, type DannNetwork } from '@dann/models';
+import { evaluate, type DannNetwork } from '@dann/training';
+import { selectBackend } from '@dann/backend';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 import { CLASS_COLORS, confusionChart, lineChart, scatterPanels, type ScatterPoint } from './charts.ts';
 import { loadRun } from './runs.ts';
@@ -80,7 +81,8 @@ runMain(async () => {
   for (const run of runs) {
     const { config, net } = loadRun(run, checkpoint);
     const { steps, epochs } = readMetrics(join(run, 'metrics.jsonl'));
-    const { source, target, method } = config.options;
+    const { source, target } = config.run.data;
+    const { method } = config.run.train;
     const name = `${run} (${method}, ${source} -> ${target})`;
     const dir = join(run, 'plots');
     mkdirSync(dir, { recursive: true });

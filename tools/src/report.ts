@@ -1,4 +1,4 @@
-import type { Evaluation } from '@dann/models';
+import type { Evaluation } from '@dann/training';
 
 export interface RunResult {
   readonly run: string;

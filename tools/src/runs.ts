@@ -1,16 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DatasetName } from '@dann/data';
-import { architectureOf, DannNetwork, loadCheckpoint, type Checkpoint, type TrainConfig } from '@dann/models';
-
-/** What trainer:train writes to runs/NAME/config.json. */
-export interface RunConfig {
-  options: { source: DatasetName; target: DatasetName; method: string };
-  train: TrainConfig;
-}
+import type { RunRecord } from '@dann/engine';
+import { architectureOf, DannNetwork, loadCheckpoint, type Checkpoint, type TrainConfig } from '@dann/training';
 
 export interface LoadedRun {
-  readonly config: RunConfig;
+  readonly config: RunRecord;
   readonly file: string;
   readonly checkpoint: Checkpoint<TrainConfig>;
   readonly net: DannNetwork;
@@ -21,7 +15,11 @@ export function loadRun(dir: string, which: 'best' | 'last' = 'best'): LoadedRun
   const configFile = join(dir, 'config.json');
   if (!existsSync(configFile))
     throw new Error(`${dir} is not a run directory (no config.json); train one with npx nx run trainer:train.`);
-  const config = JSON.parse(readFileSync(configFile, 'utf8')) as RunConfig;
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as RunRecord;
+  if (!config.run?.data)
+    throw new Error(
+      `${configFile} was written by an older version of the project (no run section); train the run again.`,
+    );
   const file = join(dir, which === 'best' && existsSync(join(dir, 'best.bin')) ? 'best.bin' : 'checkpoint.bin');
   const checkpoint = loadCheckpoint<TrainConfig>(file);
   return { config, file, checkpoint, net: new DannNetwork(architectureOf(checkpoint.config), checkpoint.weights) };

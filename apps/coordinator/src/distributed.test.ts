@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import forge from 'node-forge';
 import WebSocket from 'ws';
-import { decodeCheckpoint } from '@dann/models';
+import { decodeCheckpoint } from '@dann/training';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
 import { coordinator, runScript, SERVE, START, TOKEN, until } from './testing/processes.ts';
 

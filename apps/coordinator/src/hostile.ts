@@ -10,7 +10,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { decodeCheckpoint } from '@dann/models';
+import { decodeCheckpoint } from '@dann/training';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type Frame } from '@dann/protocol';
 import { run, runScript, SERVE, START, until } from './testing/processes.ts';
 

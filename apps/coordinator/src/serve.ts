@@ -3,26 +3,22 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { DATASETS, loadDataset, sliceSet, writeFileAtomic, type DatasetName } from '@dann/data';
+import { writeFileAtomic } from '@dann/data';
+import { selectBackend } from '@dann/backend';
 import {
-  METHODS,
-  OPTIMIZERS,
-  PRESET_NAMES,
-  TRAINING_DEFAULTS,
-  DannNetwork,
-  architectureOf,
-  evaluate,
-  exportOnnx,
-  selectBackend,
-  verificationImages,
-  type Evaluation,
-  type Method,
-  type OptimizerKind,
-  type PresetName,
-} from '@dann/models';
+  AGGREGATES,
+  AppendLog,
+  Coordinator,
+  DEFAULT_CLIP_FACTOR,
+  loadRunData,
+  RunFiles,
+  warmStartWeights,
+  type Aggregate,
+} from '@dann/engine';
+import { RUN_OPTIONS, resolveRun, runFlags } from '@dann/training';
 import { nonNegative, oneOf, parseCommand, positiveInt, readTokenFile, runMain } from '@dann/cli';
 import {
   decodeFrame,
@@ -34,9 +30,6 @@ import {
   type Hello,
   type WireDtype,
 } from '@dann/protocol';
-import { AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
-import { AppendLog } from './append-log.ts';
-import { Coordinator, type RunSpec } from './coordinator.ts';
 import { ConnectionGate, RateLimit, RefusalLog, connectionLimits, tokenMatches } from './guard.ts';
 import { statusPage } from './status.ts';
 
@@ -50,57 +43,14 @@ const command = {
   name: 'serve',
   summary: 'Runs the coordinator of a synchronous distributed training run; trainers connect with trainer:start.',
   usage:
-    'npx nx run coordinator:serve -- --method dann --source synth --target mnist --epochs 5 --min-trainers 2 --out runs/NAME',
+    'npx nx run coordinator:serve -- [--config configs/NAME.json] [--method dann --source synth ...] --min-trainers 2 --out runs/NAME',
   options: {
-    method: { type: 'string', description: METHODS.join(' | '), default: TRAINING_DEFAULTS.method },
-    source: { type: 'string', description: `labelled domain: ${DATASETS.join(' | ')}`, default: 'synth' },
-    target: { type: 'string', description: `unlabelled domain: ${DATASETS.join(' | ')}`, default: 'mnist' },
-    preset: { type: 'string', description: PRESET_NAMES.join(' | '), default: TRAINING_DEFAULTS.preset },
-    epochs: {
-      type: 'string',
-      description: 'passes over the source training set',
-      default: String(TRAINING_DEFAULTS.epochs),
-    },
-    'batch-size': {
-      type: 'string',
-      description: 'global source batch per step, split over the trainers',
-      default: String(TRAINING_DEFAULTS.batchSize),
-    },
-    optimizer: { type: 'string', description: OPTIMIZERS.join(' | '), default: TRAINING_DEFAULTS.optimizer },
-    lr: {
-      type: 'string',
-      description: 'initial learning rate (paper schedule)',
-      default: String(TRAINING_DEFAULTS.lr),
-    },
-    'lambda-max': {
-      type: 'string',
-      description: 'ceiling of the GRL weight schedule',
-      default: String(TRAINING_DEFAULTS.lambdaMax),
-    },
-    'clip-norm': {
-      type: 'string',
-      description: 'clip the averaged gradient to this L2 norm (0 = off)',
-      default: String(TRAINING_DEFAULTS.clipNorm),
-    },
-    seed: {
-      type: 'string',
-      description: 'seed of initialisation, data order and dropout',
-      default: String(TRAINING_DEFAULTS.seed),
-    },
-    limit: { type: 'string', description: 'use only N training images per domain' },
-    'val-count': { type: 'string', description: 'source training images held out for validation', default: '1000' },
-    'eval-limit': { type: 'string', description: 'test images per domain in the final table', default: '2000' },
+    ...RUN_OPTIONS,
     'min-trainers': { type: 'string', description: 'trainers needed before steps run', default: '1' },
     'step-timeout': {
       type: 'string',
       description: 'ms a trainer may take for its shard before it is dropped',
       default: '60000',
-    },
-    'checkpoint-every': { type: 'string', description: 'steps between checkpoints', default: '50' },
-    'checkpoint-seconds': {
-      type: 'string',
-      description: 'also checkpoint when this many seconds passed since the last one (0 = off)',
-      default: '60',
     },
     aggregate: {
       type: 'string',
@@ -155,29 +105,12 @@ const command = {
   },
 } as const;
 
-const dataset = (name: string, value: string): DatasetName => oneOf(name, value, DATASETS);
-
-/** Keeps the lines of metrics.jsonl that a resumed run will not redo (steps before the checkpoint). */
-function dropReplayedMetrics(file: string, resumedAt: number): number {
-  if (!existsSync(file)) return 0;
-  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
-  const kept = lines.filter((l) => {
-    try {
-      const m = JSON.parse(l) as { type?: string; step?: number };
-      return m.type === 'epoch' ? m.step! <= resumedAt : m.step! < resumedAt;
-    } catch {
-      return false;
-    }
-  });
-  writeFileAtomic(file, Buffer.from(kept.map((l) => `${l}\n`).join('')));
-  return lines.length - kept.length;
-}
-
 runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
   const v = args.values;
   const out = v.out;
+  const { settings, config: run } = resolveRun(runFlags(v, args.given));
   const tls = tlsOptions(v['tls-cert'], v['tls-key'], v.host, Boolean(v.insecure));
   mkdirSync(out, { recursive: true });
   const logFile = new AppendLog(join(out, 'coordinator.log'), (line) => console.error(line));
@@ -185,116 +118,50 @@ runMain(async () => {
     console.log(line);
     logFile.append(`${new Date().toISOString()} ${line}\n`);
   };
-  const source = dataset('source', v.source),
-    target = dataset('target', v.target);
-  const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
-  const valCount = nonNegative('val-count', v['val-count']);
-  const sourceAll = loadDataset(source, 'train', { limit, log });
-  const targetAll = loadDataset(target, 'train', { limit, log });
-  const val = Math.min(valCount, Math.floor(sourceAll.count / 5));
-  const spec: RunSpec = {
-    train: {
-      preset: oneOf('preset', v.preset, PRESET_NAMES) as PresetName,
-      method: oneOf('method', v.method, METHODS) as Method,
-      epochs: positiveInt('epochs', v.epochs),
-      batchSize: positiveInt('batch-size', v['batch-size']),
-      optimizer: {
-        kind: oneOf('optimizer', v.optimizer, OPTIMIZERS) as OptimizerKind,
-        clipNorm: nonNegative('clip-norm', v['clip-norm']),
-      },
-      lr: nonNegative('lr', v.lr),
-      lrSchedule: TRAINING_DEFAULTS.lrSchedule,
-      lambdaMax: nonNegative('lambda-max', v['lambda-max']),
-      lambdaGamma: TRAINING_DEFAULTS.lambdaGamma,
-      domainWeight: TRAINING_DEFAULTS.domainWeight,
-      seed: positiveInt('seed', v.seed),
-    },
-    data: { source, target, limit, valCount: val },
-    checksumEvery: 10,
-  };
   const token = coordinatorToken(v.token, v['token-file'], out, log);
   const wireDtype = oneOf('wire-dtype', v['wire-dtype'], WIRE_DTYPES) as WireDtype;
   const stepTimeoutMs = positiveInt('step-timeout', v['step-timeout']);
-  let finished!: () => void;
-  const done = new Promise<void>((resolve) => (finished = resolve));
-  const metricsFile = join(out, 'metrics.jsonl');
-  if (!v.resume) writeFileSync(metricsFile, '', { mode: 0o600 });
-  const metrics = new AppendLog(metricsFile, log);
   const aggregate = oneOf('aggregate', v.aggregate, AGGREGATES) as Aggregate;
   const clipFactor = nonNegative('clip-factor', v['clip-factor']);
   if (clipFactor < 1)
     throw new Error(`--clip-factor must be at least 1 (a median shard would be an outlier), got ${v['clip-factor']}.`);
+  const minTrainers = positiveInt('min-trainers', v['min-trainers']);
+  const maxOutlierSteps = nonNegative('max-outlier-steps', v['max-outlier-steps']);
+  const resume = Boolean(v.resume);
+  // The coordinator evaluates its replica after each epoch (and exports the model) on the fastest cpu backend.
+  await selectBackend({ backend: 'auto', log: () => {} });
+  const data = loadRunData(run.data, { log });
+  const files = new RunFiles({
+    out,
+    run,
+    settings,
+    data,
+    resume,
+    log,
+    how: { distributed: true, minTrainers, aggregate, clipFactor, wireDtype },
+  });
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
   const coordinator = new Coordinator({
-    spec,
-    counts: { source: sourceAll.count - val, target: targetAll.count },
-    minTrainers: positiveInt('min-trainers', v['min-trainers']),
+    run,
+    settings,
+    checksumEvery: 10,
+    counts: { source: data.sourceTrain.count, target: data.targetTrain.count },
+    initialWeights: resume ? undefined : warmStartWeights(run, log),
+    minTrainers,
     stepTimeoutMs,
-    checkpointEvery: positiveInt('checkpoint-every', v['checkpoint-every']),
-    checkpointSeconds: nonNegative('checkpoint-seconds', v['checkpoint-seconds']),
     aggregate,
     clipFactor,
-    maxOutlierSteps: nonNegative('max-outlier-steps', v['max-outlier-steps']),
+    maxOutlierSteps,
     resyncIntervalMs: 10_000,
     wireDtype,
     out,
-    resume: Boolean(v.resume),
+    resume,
     log,
     onDone: () => finished(),
-    onStep: (m) => {
-      metrics.append(JSON.stringify({ type: 'step', ...m }) + '\n');
-      if ((m.step + 1) % coordinator.plan.stepsPerEpoch === 0) evaluateEpoch(m.step + 1);
-    },
+    onStep: (m) => files.step(m, coordinator),
   });
-  // Per epoch, the coordinator's replica on the held-out source images and both test sets: the same
-  // 'epoch' lines trainer:train writes, so tools:plot and tools:evaluate read either kind of run.
-  await selectBackend({ backend: 'auto', log: () => {} });
-  const evalLimit = positiveInt('eval-limit', v['eval-limit']);
-  const sourceVal = sliceSet(sourceAll, sourceAll.count - val, sourceAll.count, `${source}/val`);
-  const sourceTest = loadDataset(source, 'test', { limit: evalLimit });
-  const targetTest = loadDataset(target, 'test', { limit: evalLimit });
-  const evaluated: { latest?: { step: number; source: Evaluation; target: Evaluation } } = {};
-  const evaluateReplica = (step: number) => {
-    const net = new DannNetwork(architectureOf(spec.train), coordinator.weights);
-    const result = {
-      step,
-      source: evaluate(net, sourceTest),
-      target: evaluate(net, targetTest),
-      val: sourceVal.count ? evaluate(net, sourceVal) : null,
-    };
-    net.dispose();
-    evaluated.latest = result;
-    return result;
-  };
-  function evaluateEpoch(step: number): void {
-    const e = evaluateReplica(step);
-    const epoch = step / coordinator.plan.stepsPerEpoch;
-    metrics.append(
-      JSON.stringify({
-        type: 'epoch',
-        epoch,
-        step,
-        sourceValLoss: e.val?.loss ?? null,
-        sourceValAcc: e.val?.accuracy ?? null,
-        sourceTestAcc: e.source.accuracy,
-        targetTestAcc: e.target.accuracy,
-      }) + '\n',
-    );
-    log(
-      `epoch ${epoch}/${spec.train.epochs}: source test ${e.source.accuracy.toFixed(4)}, target test ${e.target.accuracy.toFixed(4)}${e.val ? `, source val ${e.val.accuracy.toFixed(4)}` : ''}`,
-    );
-  }
-  if (v.resume) {
-    const dropped = dropReplayedMetrics(metricsFile, coordinator.step);
-    if (dropped) log(`metrics.jsonl: dropped ${dropped} line(s) of steps after the checkpoint; they are redone`);
-  }
-  writeFileSync(
-    join(out, 'config.json'),
-    JSON.stringify(
-      { options: { source, target, method: spec.train.method }, train: spec.train, data: spec.data, distributed: true },
-      null,
-      2,
-    ) + '\n',
-  );
+  if (resume) files.resumeAt(coordinator.step);
 
   // Largest frame a trainer may send: a gradient (header + one float per parameter) with room to spare.
   const maxPayload = coordinator.paramCount * 4 + (1 << 20);
@@ -472,36 +339,16 @@ runMain(async () => {
   log(
     `start trainers with: npx nx run trainer:start -- --coordinator ${url} ${token.file ? `--token-file ${token.file}` : '(token from $DANN_TOKEN)'}`,
   );
+  const { method, preset, batchSize } = run.train;
   log(
-    `${spec.train.method} ${source} -> ${target}, ${spec.train.preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${spec.train.batchSize}`,
+    `${method} ${run.data.source} -> ${run.data.target}, ${preset}: ${coordinator.paramCount} parameters, ${coordinator.totalSteps} steps of ${batchSize}`,
   );
   coordinator.maybeStartStep();
   await done;
   writeFileSync(join(out, 'accounting.json'), JSON.stringify(coordinator.epochsExactlyOnce()) + '\n');
   wss.close();
   server.close();
-  // Final table on the test sets (the last epoch's evaluation).
-  const { source: s, target: t } =
-    evaluated.latest?.step === coordinator.totalSteps ? evaluated.latest : evaluateReplica(coordinator.totalSteps);
-  const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${spec.train.preset} | ${spec.train.method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
-  writeFileSync(join(out, 'results.md'), `${table}\n`);
-  log(`\n${table}\n\nfull evaluation and plots: npx nx run tools:evaluate -- ${out}; npx nx run tools:plot -- ${out}`);
-  // The label path as ONNX, verified against tfjs on real test images of both domains.
-  const exported = await exportOnnx({
-    arch: architectureOf(spec.train),
-    weights: coordinator.weights,
-    file: join(out, 'model.onnx'),
-    training: { source, target, method: spec.train.method, network: spec.train.preset, step: coordinator.totalSteps },
-    accuracy: { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) },
-    verify: verificationImages([source, target], 256),
-  });
-  const check = exported.sidecar.verification;
-  log(
-    `ONNX: ${exported.file} (${(exported.bytes / 1024).toFixed(0)} KiB; onnxruntime vs tfjs on ${check.count} test images: max |Δprob| ${check.maxAbsDiff.toExponential(1)}, same top-1); metadata ${exported.sidecarFile}`,
-  );
-  log(
-    `classify images: npx nx run edge-demo:classify -- --model ${exported.file} digit.png; draw digits: npx nx run edge-demo:serve -- --model ${exported.file}`,
-  );
+  await files.finish(coordinator);
 });
 
 /**

@@ -9,7 +9,8 @@ import { createCanvas } from '@napi-rs/canvas';
 import type { Browser, Page } from 'playwright-core';
 import { loadMnist } from '@dann/data';
 import { launchBrowser } from './browser.ts';
-import { checkModelInfo, rank } from './predict.ts';
+import { checkModelInfo } from '@dann/onnx';
+import { rank } from './predict.ts';
 import { edgeModel } from './testing/edge-model.ts';
 
 /**

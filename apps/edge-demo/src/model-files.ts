@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { checkModelInfo, type ModelInfo } from './predict.ts';
+import { checkModelInfo, type ModelInfo } from '@dann/onnx';
 
 /** The model file and its model.json, checked for the CLI and the server; one sentence per problem. */
 export function openModelFiles(model: string): { sidecar: string; info: ModelInfo } {

@@ -1,4 +1,5 @@
 /** What the Node CLI and the page both do with the model's output and its model.json. Pure: no DOM, no Node. */
+import type { ModelInfo } from '@dann/onnx';
 
 export interface Ranked {
   readonly digit: number;
@@ -13,38 +14,6 @@ export function rank(probabilities: ArrayLike<number>): Ranked {
   const order = Array.from({ length: 10 }, (_, k) => k).sort((a, b) => probabilities[b] - probabilities[a]);
   const top3 = order.slice(0, 3).map((digit) => ({ digit, probability: probabilities[digit] }));
   return { digit: order[0], probability: probabilities[order[0]], top3 };
-}
-
-/** The parts of model.json (written by the ONNX export) that inference needs. */
-export interface ModelInfo {
-  readonly input: { readonly name: string; readonly layout: 'NHWC'; readonly shape: readonly (number | 'batch')[] };
-  readonly training?: {
-    readonly source: string;
-    readonly target: string;
-    readonly method: string;
-    readonly network: string;
-  };
-  readonly accuracy?: { readonly source: number; readonly target: number } | null;
-  readonly quantization?: string;
-}
-
-/** Checks a parsed model.json against what this demo's preprocessing produces (NHWC 32x32x3). */
-export function checkModelInfo(info: unknown, where: string): ModelInfo {
-  const m = info as Partial<ModelInfo> | null;
-  const shape = m?.input?.shape;
-  if (
-    !m ||
-    typeof m !== 'object' ||
-    !m.input ||
-    m.input.layout !== 'NHWC' ||
-    !Array.isArray(shape) ||
-    shape.join(',') !== 'batch,32,32,3'
-  ) {
-    throw new Error(
-      `${where} does not describe a 32x32x3 NHWC digit model; export one with npx nx run tools:export-onnx -- runs/NAME.`,
-    );
-  }
-  return m as ModelInfo;
 }
 
 export const describeModel = (m: ModelInfo) =>

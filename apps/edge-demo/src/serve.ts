@@ -45,8 +45,9 @@ async function bundlePage(): Promise<string> {
     target: 'es2022',
     minify: true,
     logLevel: 'silent',
-    // @dann/data's Node-only modules (files, fonts, canvas) are unused by the page; "sideEffects": false drops them.
-    external: ['node:*', '@napi-rs/canvas'],
+    // The Node-only modules of @dann/data (files, fonts, canvas) and @dann/onnx (export, onnxruntime-node) are
+    // unused by the page; their packages' "sideEffects": false drops them, and with them these imports.
+    external: ['node:*', '@napi-rs/canvas', 'onnxruntime-node', 'onnx-proto', '@tensorflow/*', '@dann/training'],
   });
   return result.outputFiles[0].text;
 }

@@ -1,25 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import WebSocket from 'ws';
-import { isDatasetName, loadDataset, sliceSet, type ImageSet } from '@dann/data';
-import { BACKEND_CHOICES, selectBackend, Trainer, type TrainConfig } from '@dann/models';
-import { nxInvocationOption, oneOf, parseCommand, readTokenFile, runMain } from '@dann/cli';
-import {
-  decodeFrame,
-  encodeFrame,
-  PROTOCOL_VERSION,
-  ProtocolError,
-  weightChecksum,
-  type Frame,
-  type Message,
-  type WireDtype,
-} from '@dann/protocol';
+import { selectBackend } from '@dann/backend';
+import { Replica } from '@dann/engine';
+import { parseCommand, readTokenFile, runMain } from '@dann/cli';
+import { decodeFrame, ProtocolError, type Frame } from '@dann/protocol';
+import { DEVICE_OPTIONS, deviceRequest } from './options.ts';
 
 const command = {
   name: 'start',
   summary:
     'Starts a trainer: connects to a coordinator, computes gradients for its shards, applies the averaged updates.',
-  usage: 'npx nx run trainer:start --gpu 1 -- --coordinator ws://HOST:PORT --token T',
+  usage: 'npx nx run trainer:start --gpu 1 -- --coordinator ws://HOST:PORT --token-file runs/NAME/token',
   options: {
     coordinator: { type: 'string', description: 'coordinator address', default: 'ws://127.0.0.1:8765' },
     token: { type: 'string', description: "the run's token (visible in ps: prefer --token-file or $DANN_TOKEN)" },
@@ -33,18 +25,9 @@ const command = {
       description: 'how the coordinator lists this trainer',
       default: `${hostname()}-${process.pid}`,
     },
-    backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
-    gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
-    'strict-device': { type: 'boolean', description: 'fail instead of falling back when the GPU cannot be used' },
-    'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
+    ...DEVICE_OPTIONS,
   },
 } as const;
-
-interface Spec {
-  train: TrainConfig;
-  data: { source: string; target: string; limit?: number; valCount: number };
-  checksumEvery: number;
-}
 
 runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
@@ -58,165 +41,91 @@ runMain(async () => {
   const ca = v.ca === undefined ? undefined : readPem(v.ca);
   if (ca && !v.coordinator.startsWith('wss://'))
     throw new Error(`--ca is for a wss:// coordinator; ${v.coordinator} is not one.`);
-  const backendRequest = oneOf('backend', v.backend, BACKEND_CHOICES);
-  // `npx nx run trainer:start --gpu 1 -- ...`: Nx keeps --gpu before the `--` to itself.
-  const gpuArg = v.gpu ?? nxInvocationOption('gpu');
-  const gpu = gpuArg === undefined ? undefined : Number(gpuArg);
-  if (gpu !== undefined && !(Number.isInteger(gpu) && gpu >= 0))
-    throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${gpuArg}".`);
+  const device = deviceRequest(v);
   const log = (line: string) => console.log(`[${v.name}] ${line}`);
-  const backend = await selectBackend({ backend: backendRequest, gpu, strictDevice: Boolean(v['strict-device']), log });
+  const backend = await selectBackend({ ...device, log });
 
-  let data: { spec: Spec; source: ImageSet; target: ImageSet; paramCount: number; wireDtype: WireDtype } | null = null;
-  let trainer: Trainer | null = null;
+  let ws: WebSocket;
+  const replica = new Replica({
+    name: v.name,
+    backend,
+    dataDir: v['data-dir'],
+    log,
+    send: (frame) => ws.send(frame),
+  });
   let finished = false;
   let attempt = 0;
-
-  const loadData = (spec: Spec) => {
-    const { source, target, limit, valCount } = spec.data;
-    if (!isDatasetName(source) || !isDatasetName(target))
-      throw new Error(`the coordinator asked for unknown datasets ${source} / ${target}.`);
-    const opts = { limit, dataDir: v['data-dir'], log };
-    const all = loadDataset(source, 'train', opts);
-    return {
-      source: sliceSet(all, 0, all.count - valCount, `${source}/train`),
-      target: loadDataset(target, 'train', opts),
-    };
+  const stop = (message: string) => {
+    finished = true;
+    console.error(`error: ${message}`);
+    process.exitCode = 1;
   };
 
   const connect = () => {
-    const ws = new WebSocket(v.coordinator, {
+    ws = new WebSocket(v.coordinator, {
       headers: { authorization: `Bearer ${token}` },
       perMessageDeflate: false,
       maxPayload: 1 << 30,
       ca,
     });
-    const send = (m: Message, payload?: Float32Array) => ws.send(encodeFrame(m, payload, data?.wireDtype ?? 'f32'));
     ws.on('unexpected-response', (_req, res) => {
-      finished = true;
-      console.error(
-        `error: the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`,
+      stop(
+        `the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`,
       );
-      process.exitCode = 1;
       ws.terminate();
     });
     ws.on('open', () => {
       attempt = 0;
       log(`connected to ${v.coordinator}`);
-      send({
-        type: 'hello',
-        protocol: PROTOCOL_VERSION,
-        name: v.name,
-        backend: backend.backend,
-        device: backend.device,
-      });
+      replica.hello();
     });
     ws.on('message', (raw) => {
       let frame: Frame;
       try {
-        frame = decodeFrame(raw as Buffer, { maxPayload: data ? 3 * data.paramCount : 1 << 28 });
+        frame = decodeFrame(raw as Buffer, { maxPayload: 1 << 28 });
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
         log(`bad frame from the coordinator: ${err.message}`);
         return ws.close(1008, 'bad frame');
       }
-      const msg = frame.message;
-      switch (msg.type) {
-        case 'welcome': {
-          const spec = msg.config as unknown as Spec;
-          if (!data || JSON.stringify(data.spec) !== JSON.stringify(spec))
-            data = { spec, ...loadData(spec), paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
-          log(`joined: ${spec.train.method} ${spec.data.source} -> ${spec.data.target}, ${msg.paramCount} parameters`);
+      let outcome: ReturnType<Replica['receive']>;
+      try {
+        outcome = replica.receive(frame);
+      } catch (err) {
+        // The coordinator's run cannot be trained here (unknown settings, missing data, another network).
+        stop((err as Error).message);
+        return ws.close(1000, 'cannot take part');
+      }
+      if (frame.message.type === 'update' && replica.step !== null && replica.step % 20 === 0)
+        log(`step ${replica.step}`);
+      switch (outcome.kind) {
+        case 'finished':
+          log('coordinator: the run is finished');
+          finished = true;
           break;
-        }
-        case 'state': {
-          const [w, m] = msg.sizes;
-          const p = frame.payload!;
-          trainer?.dispose();
-          trainer = new Trainer(data!.spec.train, data!.source, data!.target, {
-            weights: p.subarray(0, w),
-            optimizer: { step: msg.optimizerStep, m: p.subarray(w, w + m), v: p.subarray(w + m) },
-            step: msg.step,
-          });
-          if (trainer.net.size !== data!.paramCount)
-            throw new Error(
-              `the coordinator's network has ${data!.paramCount} parameters, this one ${trainer.net.size}.`,
-            );
-          log(`state at step ${msg.step}`);
+        case 'fatal':
+          // Reconnecting cannot help: the versions will not change by waiting.
+          stop(outcome.message);
+          ws.close(1000, 'protocol version');
           break;
-        }
-        case 'assign': {
-          if (!trainer) return;
-          const t0 = performance.now();
-          const r = trainer.gradientFor(msg.source, msg.target, msg.lambda, msg.seed, true);
-          send(
-            {
-              type: 'gradient',
-              step: msg.step,
-              shard: msg.shard,
-              samples: r.samples,
-              labelLoss: r.labelLoss,
-              domainLoss: r.domainLoss,
-              labelAcc: r.labelAccuracy,
-              domainAcc: r.domainAccuracy,
-              computeMs: performance.now() - t0,
-            },
-            r.gradient,
-          );
+        case 'resync':
+          log(outcome.message);
+          ws.close(1000, 'out of step');
           break;
-        }
-        case 'update': {
-          if (!trainer) return;
-          if (trainer.step !== msg.step) {
-            log(
-              `update for step ${msg.step} but this replica is at step ${trainer.step}: reconnecting for a fresh state`,
-            );
-            return ws.close(1000, 'out of step');
-          }
-          trainer.apply(frame.payload!, msg.lr);
-          if (trainer.step % data!.spec.checksumEvery === 0)
-            send({ type: 'checksum', step: trainer.step, value: weightChecksum(trainer.weights) });
-          if (trainer.step % 20 === 0) log(`step ${trainer.step}`);
-          break;
-        }
-        case 'wait':
-          log(msg.message);
-          break;
-        case 'leave':
-          if (msg.code === 'finished') {
-            log('coordinator: the run is finished');
-            finished = true;
-          }
-          break;
-        case 'error':
-          if (msg.code === 'protocol-version') {
-            // Reconnecting cannot help: the versions will not change by waiting.
-            finished = true;
-            console.error(`error: ${msg.message}`);
-            process.exitCode = 1;
-            return void ws.close(1000, 'protocol version');
-          }
-          log(`coordinator says: ${msg.message}`);
-          break;
-        default:
-          log(`ignoring unexpected ${msg.type} message`);
       }
     });
     ws.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code && TLS_REFUSALS.has(err.code)) {
         // Retrying cannot help: the certificate will not become trusted by waiting.
-        finished = true;
-        console.error(
-          `error: the coordinator's TLS certificate is not trusted (${err.message}); pass --ca with the certificate the coordinator serves or the CA that signed it.`,
+        return stop(
+          `the coordinator's TLS certificate is not trusted (${err.message}); pass --ca with the certificate the coordinator serves or the CA that signed it.`,
         );
-        process.exitCode = 1;
-        return;
       }
       log(`connection error: ${err.message}`);
     });
     ws.on('close', () => {
       if (finished) {
-        trainer?.dispose();
+        replica.dispose();
         log('done');
         return;
       }

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PRESETS, loadCheckpoint } from '@dann/models';
+import { PRESETS, loadCheckpoint, paramSpecs } from '@dann/training';
 
 const script = join(import.meta.dirname, 'train.ts');
 
@@ -47,7 +47,7 @@ test('trains a tiny DANN run end to end and writes the run directory', { timeout
     assert.match(r.stdout, /backend: wasm on cpu \(wasm XNNPACK/);
     assert.match(
       r.stdout,
-      /epoch 2\/2: source val loss \d\.\d{4} acc \d\.\d{4}, source test \d\.\d{4}, target test \d\.\d{4}/,
+      /epoch 2\/2: source test \d\.\d{4}, target test \d\.\d{4}, source val loss \d\.\d{4} acc \d\.\d{4}/,
     );
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
       .trim()
@@ -58,16 +58,19 @@ test('trains a tiny DANN run end to end and writes the run directory', { timeout
     assert.equal(steps.length, 8); // 64 training images / 16 per step x 2 epochs
     assert.equal(epochs.length, 2);
     for (const s of steps) {
-      assert.ok(Number.isFinite(s.labelLoss) && Number.isFinite(s.domainLoss) && Number.isFinite(s.samplesPerSec));
+      assert.ok(Number.isFinite(s.labelLoss) && Number.isFinite(s.domainLoss) && s.samples === 16);
       assert.ok((s.lambda as number) >= 0 && (s.lambda as number) <= 1);
     }
     assert.equal(steps[0].lambda, 0);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    assert.equal(config.train.method, 'dann');
+    assert.equal(config.run.train.method, 'dann');
+    assert.equal(config.settings.limit, '80');
+    assert.equal(config.settings['lambda-max'], '0.1', 'defaults are recorded too');
     assert.equal(config.data.sourceVal, 16);
     const last = loadCheckpoint(join(out, 'checkpoint.bin'));
     assert.equal(last.step, 8);
     assert.ok(existsSync(join(out, 'best.bin')));
+    assert.ok(existsSync(join(out, 'model.onnx')) && existsSync(join(out, 'results.md')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -84,94 +87,94 @@ test('a bad option is one line on stderr and exit code 1; --usage documents ever
   assert.match(help.stdout, /--epochs <value>\s+passes over the source training set \(default: 5\)/);
 });
 
-test('grey input, another or a conditional domain head, a non-saturating adversarial loss and target entropy are recorded in the run; a warm start keeps working', {
+test('a config file sets the run and flags override it; a bad setting names the file and the setting', {
+  timeout: 60_000,
+}, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dann-config-'));
+  try {
+    const file = join(dir, 'run.json');
+    writeFileSync(file, JSON.stringify({ method: 'source-only', 'lambda-max': 'lots' }));
+    const bad = train(['--config', file]);
+    assert.equal(bad.status, 1);
+    assert.equal(bad.stderr.trim(), `error: ${file}: --lambda-max must be a non-negative number, got "lots".`);
+    writeFileSync(file, JSON.stringify({ lamda: 1 }));
+    assert.match(
+      train(['--config', file]).stderr,
+      /run\.json: "lamda" is not a run setting \(settings: source, target/,
+    );
+    writeFileSync(file, '{"epochs": 2,');
+    assert.match(train(['--config', file]).stderr, /^error: the config file .*run\.json is not valid JSON/);
+    assert.equal(
+      train(['--config', join(dir, 'missing.json')]).stderr.trim(),
+      `error: the config file ${join(dir, 'missing.json')} does not exist.`,
+    );
+    assert.equal(
+      train(['--freeze', 'features']).stderr.trim(),
+      'error: --freeze needs --init-from: freezing untrained layers makes no sense.',
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a run from a config file warm-starts another whose frozen feature extractor stays as it was; its config.json reruns it', {
   timeout: 300_000,
 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dann-train-'));
   try {
-    const common = [
-      '--preset',
-      'paper',
-      '--limit',
-      '48',
-      '--val-count',
-      '16',
-      '--batch-size',
-      '16',
-      '--epochs',
-      '1',
-      '--eval-limit',
-      '16',
-      '--backend',
-      'wasm',
-    ];
     const env = { DANN_DATA_DIR: join(dir, 'data') };
-    const first = train(['--method', 'source-only', ...common, '--out', join(dir, 'so')], env);
+    const file = join(dir, 'tiny.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        limit: 48,
+        'val-count': 16,
+        'batch-size': 16,
+        epochs: 1,
+        'eval-limit': 16,
+        method: 'source-only',
+      }),
+    );
+    const so = join(dir, 'so');
+    const first = train(['--config', file, '--backend', 'wasm', '--out', so], env);
     assert.equal(first.status, 0, first.stderr + first.stdout);
-    const out = join(dir, 'grey');
+    const out = join(dir, 'shot');
     const r = train(
       [
+        '--config',
+        file,
         '--method',
         'dann',
-        '--grey',
-        '--adversarial',
-        'confusion',
         '--target-entropy',
         '0.1',
-        '--domain-head',
-        '64,32',
-        '--domain-dropout',
-        '0.5',
         '--init-from',
-        join(dir, 'so'),
-        ...common,
+        so,
+        '--freeze',
+        'features',
+        '--backend',
+        'wasm',
         '--out',
         out,
       ],
       env,
     );
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /warm start from .*: feature extractor and label head/);
+    assert.match(r.stdout, /warm start from .*best\.bin \(step 3\): feature extractor and label head/);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
-    assert.equal(config.train.adversarial, 'confusion');
-    assert.equal(config.train.targetEntropy, 0.1);
-    assert.equal(config.train.architecture.input.grey, true);
-    assert.deepEqual(
-      config.train.architecture.domain.map((l: { kind: string; units?: number; rate?: number }) => l.units ?? l.rate),
-      [64, 0.5, 32, 0.5, 2],
-    );
-    assert.equal(loadCheckpoint(join(out, 'checkpoint.bin')).arch, 'paper-grey-domain64-32-d0.5');
-    // The domain head on the label path's first hidden layer, conditioned on the class probabilities (CDAN):
-    // the same label path, warm-started by position.
-    const deep = train(
-      [
-        '--method',
-        'dann',
-        '--domain-after',
-        '1',
-        '--conditional',
-        '--init-from',
-        join(dir, 'so'),
-        ...common,
-        '--out',
-        join(dir, 'deep'),
-      ],
-      env,
-    );
-    assert.equal(deep.status, 0, deep.stderr + deep.stdout);
-    assert.match(
-      deep.stdout,
-      /warm start from .*: feature extractor and label head \(by position: paper -> paper-grl1-cdan\)/,
-    );
-    const deepConfig = JSON.parse(readFileSync(join(dir, 'deep', 'config.json'), 'utf8'));
-    assert.equal(deepConfig.train.architecture.features.length, PRESETS.paper.features.length + 1);
-    assert.equal(deepConfig.train.architecture.conditional, true);
-    assert.equal(loadCheckpoint(join(dir, 'deep', 'checkpoint.bin')).arch, 'paper-grl1-cdan');
-    const noHead = train(['--method', 'dann', '--domain-dropout', '0.5', ...common, '--out', join(dir, 'x')], env);
-    assert.equal(
-      noHead.stderr.trim(),
-      "error: --domain-dropout needs --domain-head (the presets' heads have no dropout layers).",
-    );
+    assert.equal(config.settings.limit, 48, 'from the file');
+    assert.equal(config.settings.method, 'dann', 'the flag over the file');
+    assert.equal(config.run.train.targetEntropy, 0.1);
+    assert.deepEqual(config.run.train.frozen, ['features']);
+    const before = loadCheckpoint(join(so, 'best.bin'));
+    const after = loadCheckpoint(join(out, 'checkpoint.bin'));
+    const features = paramSpecs(PRESETS.paper).filter((s) => s.group === 'features');
+    const end = features.at(-1)!.offset + features.at(-1)!.size;
+    assert.deepEqual(after.weights.subarray(0, end), before.weights.subarray(0, end), 'frozen features unchanged');
+    assert.notDeepEqual(after.weights.subarray(end), before.weights.subarray(end), 'the label head trained');
+    // config.json is a config file: the same run again gives the same weights.
+    const again = train(['--config', join(out, 'config.json'), '--backend', 'wasm', '--out', join(dir, 'again')], env);
+    assert.equal(again.status, 0, again.stderr + again.stdout);
+    assert.deepEqual(loadCheckpoint(join(dir, 'again', 'checkpoint.bin')).weights, after.weights);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

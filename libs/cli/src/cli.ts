@@ -37,11 +37,14 @@ export function helpText<O extends Record<string, OptionSpec>>(cmd: Command<O>):
   return lines.join('\n');
 }
 
-/** Parses argv; returns null after printing help when asked for it. Throws one sentence on a bad option. */
+/**
+ * Parses argv; returns null after printing help when asked for it. Throws one sentence on a bad option.
+ * `given`: the options on the command line, as opposed to defaults.
+ */
 export function parseCommand<O extends Record<string, OptionSpec>>(
   cmd: Command<O>,
   argv: string[],
-): { values: Values<O>; positionals: string[] } | null {
+): { values: Values<O>; positionals: string[]; given: ReadonlySet<string> } | null {
   if (argv.includes('--usage') || argv[0] === 'help') {
     console.log(helpText(cmd));
     return null;
@@ -52,8 +55,10 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
       spec.default === undefined ? { type: spec.type } : { type: spec.type, default: spec.default as never };
   }
   try {
-    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: parsed.values as Values<O>, positionals: parsed.positionals };
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true, tokens: true });
+    // The options the user gave (the rest hold their defaults): settings from a config file give way only to these.
+    const given = new Set(parsed.tokens.flatMap((t) => (t.kind === 'option' ? [t.name] : [])));
+    return { values: parsed.values as Values<O>, positionals: parsed.positionals, given };
   } catch (err) {
     throw new Error(`${cmd.name}: ${(err as Error).message.split('\n')[0]} (see --usage).`);
   }

@@ -10,7 +10,7 @@ import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
 import { loadUsps } from './usps.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-plain', 'synth-hand', 'mnistm'] as const;
+export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-hand', 'mnistm'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -66,15 +66,13 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
     case 'usps':
       return takeFirst(loadUsps(split, join(dataDir, 'usps')), limit ?? Infinity);
     case 'synth':
-    case 'synth-plain':
     case 'synth-hand': {
       const count = Math.min(limit ?? SYNTH_DEFAULT_COUNT[split], SYNTH_DEFAULT_COUNT[split]);
       const fontSet = name === 'synth-hand' ? 'printed+handwriting' : 'printed';
       const fonts = [...new Set(loadSynthFonts(fontSet).map((f) => f.source))];
-      const plain = name === 'synth-plain';
-      const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts, ...(plain ? { plain } : {}) };
+      const key = { kind: 'synth', version: SYNTH_VERSION, seed, count, fonts };
       return cachedImageSet(`${name}-${split}`, key, cache, () =>
-        generateSynthDigits({ count, seed, plain, fonts: fontSet, name: `${name}/${split}` }),
+        generateSynthDigits({ count, seed, fonts: fontSet, name: `${name}/${split}` }),
       );
     }
     case 'mnistm': {

@@ -69,26 +69,3 @@ test('handwriting fonts change the glyphs, not the draws: same labels, other ima
   assert.deepEqual(hand.labels, printed.labels);
   assert.notEqual(sha(hand.images), sha(printed.images));
 });
-
-test('plain SynDigits: the same digits and draws, without neighbours: less ink near the left and right edges', () => {
-  const full = generateSynthDigits({ count: 200, seed: 5 });
-  const plain = generateSynthDigits({ count: 200, seed: 5, plain: true });
-  assert.deepEqual(plain.labels, full.labels);
-  assert.notEqual(sha(plain.images), sha(full.images));
-  /** Mean over images of the luminance spread (std) in the 4-pixel columns at both sides. */
-  const edgeSpread = (set: typeof full) => {
-    let total = 0;
-    for (let i = 0; i < set.count; i++) {
-      const v: number[] = [];
-      for (let y = 0; y < 32; y++)
-        for (const x of [0, 1, 2, 3, 28, 29, 30, 31]) {
-          const p = ((i * 32 + y) * 32 + x) * 3;
-          v.push(0.299 * set.images[p] + 0.587 * set.images[p + 1] + 0.114 * set.images[p + 2]);
-        }
-      const mean = v.reduce((a, b) => a + b, 0) / v.length;
-      total += Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
-    }
-    return total / set.count;
-  };
-  assert.ok(edgeSpread(plain) < 0.6 * edgeSpread(full), `${edgeSpread(plain)} vs ${edgeSpread(full)}`);
-});

@@ -13,11 +13,6 @@ export interface SynthOptions {
   readonly seed: number;
   /** Name used in errors and previews, e.g. "synth/train". */
   readonly name?: string;
-  /**
-   * The same digits (colours, font, size, pose, blur, noise: the same random draws per image) without
-   * neighbouring digits and with flat backgrounds: SynDigits with the layout cues MNIST never has removed.
-   */
-  readonly plain?: boolean;
   /** The fonts drawn from; default printed. */
   readonly fonts?: SynthFontSet;
 }
@@ -45,14 +40,7 @@ function drawDigit(ctx: SKRSContext2D, digit: number, x: number, baselineShift: 
   return m.width;
 }
 
-function renderOne(
-  ctx: SKRSContext2D,
-  rng: Rng,
-  fonts: SynthFont[],
-  label: number,
-  out: Float32Array,
-  plain: boolean,
-): void {
+function renderOne(ctx: SKRSContext2D, rng: Rng, fonts: SynthFont[], label: number, out: Float32Array): void {
   const S = SYNTH_SIZE;
   const { fg, bg } = colours(rng);
   ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -67,7 +55,7 @@ function renderOne(
     );
     grad.addColorStop(0, css(bg));
     grad.addColorStop(1, css(bg2));
-    ctx.fillStyle = plain ? css(bg) : grad;
+    ctx.fillStyle = grad;
   } else {
     ctx.fillStyle = css(bg);
   }
@@ -100,11 +88,11 @@ function renderOne(
   if (rng.next() < 0.6) {
     const d = rng.int(10);
     const w = ctx.measureText(String(d)).width;
-    if (!plain) drawDigit(ctx, d, -width / 2 - gap - w, baseline);
+    drawDigit(ctx, d, -width / 2 - gap - w, baseline);
   }
   if (rng.next() < 0.6) {
     const d = rng.int(10);
-    if (!plain) drawDigit(ctx, d, width / 2 + gap, baseline);
+    drawDigit(ctx, d, width / 2 + gap, baseline);
   }
 
   const rgba = ctx.getImageData(0, 0, S, S).data;
@@ -136,7 +124,7 @@ export function generateSynthDigits(options: SynthOptions): ImageSet {
     const label = rng.int(10);
     labels[i] = label;
     ctx.save();
-    renderOne(ctx, rng, fonts, label, pixels, options.plain ?? false);
+    renderOne(ctx, rng, fonts, label, pixels);
     ctx.restore();
     toBytes(pixels, images, i * pixels.length);
   }

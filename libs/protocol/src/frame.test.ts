@@ -24,7 +24,8 @@ test('every control message round-trips through a frame', () => {
     {
       type: 'welcome',
       trainerId: 2,
-      config: { method: 'dann', nested: { a: [1, 2] } },
+      settings: { method: 'dann', epochs: 2 },
+      checksumEvery: 10,
       paramCount: 10,
       wireDtype: 'f32',
     },

@@ -3,7 +3,7 @@
  * are a MessagePack header alone; tensor messages (state, gradient, update) carry one float payload
  * after the header (see frame.ts). Every decoded header is checked against SCHEMAS before use.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Why a peer leaves: `finished` (coordinator: the run is over), `shutdown` (trainer: it is stopping). */
 export const LEAVE_CODES = ['finished', 'shutdown'] as const;
@@ -20,11 +20,15 @@ export interface Hello {
   backend: string;
   device: string;
 }
-/** coordinator -> trainer: accepted; the run's configuration (validated by the trainer) and parameter count. */
+/**
+ * coordinator -> trainer: accepted; the run's settings (option name -> value, as in a configs/NAME.json file: the
+ * trainer validates them and builds the same run config), how often to send a checksum, the parameter count.
+ */
 export interface Welcome {
   type: 'welcome';
   trainerId: number;
-  config: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  checksumEvery: number;
   paramCount: number;
   wireDtype: string;
 }
@@ -97,7 +101,7 @@ type FieldKind = 'int' | 'uint' | 'number' | 'string' | 'uintArray' | 'object' |
 /** Field kinds per message type; `number` may be NaN (losses of source-only steps), never Infinity. */
 export const SCHEMAS: Record<MessageType, Record<string, FieldKind>> = {
   hello: { protocol: 'uint', name: 'string', backend: 'string', device: 'string' },
-  welcome: { trainerId: 'uint', config: 'object', paramCount: 'uint', wireDtype: 'string' },
+  welcome: { trainerId: 'uint', settings: 'object', checksumEvery: 'uint', paramCount: 'uint', wireDtype: 'string' },
   state: { step: 'uint', epoch: 'uint', optimizerStep: 'uint', sizes: 'uintArray' },
   assign: {
     step: 'uint',

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
 import { chooseChromium, launchBrowser } from '@dann/edge-demo/browser';
 import { loadMnist, type ImageSet } from '@dann/data';
-import { exportOnnx, scoreOnnx, selectBackend, verificationImages } from '@dann/models';
+import { selectBackend } from '@dann/backend';
+import { exportOnnx, scoreOnnx, verificationImages } from '@dann/onnx';
 import { loadRun } from '../runs.ts';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
 
@@ -98,7 +99,8 @@ export async function benchEdge(
   await selectBackend({ backend: 'wasm', log: () => {} });
   const { config, checkpoint, net } = loadRun(run);
   net.dispose();
-  const { source, target, method } = config.options;
+  const { source, target } = config.run.data;
+  const { method } = config.run.train;
   const dir = mkdtempSync(join(tmpdir(), 'bench-edge-'));
   // No Chromium (see edge-demo's browser.ts) is one sentence, and the rest is still measured.
   const hasBrowser = await chooseChromium().then(

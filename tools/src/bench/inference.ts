@@ -1,4 +1,6 @@
-import { buildOnnxModel, DannNetwork, openOnnx, PRESETS, selectBackend, type PresetName } from '@dann/models';
+import { DannNetwork, PRESETS, type PresetName } from '@dann/training';
+import { selectBackend } from '@dann/backend';
+import { buildOnnxModel, openOnnx } from '@dann/onnx';
 import { INPUT_SIZE, createRng } from '@dann/data';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
 

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { METHODS, PRESET_NAMES, type Method, type PresetName } from '@dann/models';
+import { METHODS, PRESET_NAMES, type Method, type PresetName } from '@dann/training';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { benchTraining, trainReport } from './train.ts';
 import { benchInference, inferenceReport } from './inference.ts';

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRng, preprocessBatch, INPUT_SIZE, type ImageSet } from '@dann/data';
 import { summarize } from './stats.ts';
-import { PRESETS, selectBackend, Trainer, type Method, type PresetName, type WasmKernelSet } from '@dann/models';
+import { PRESETS, Trainer, type Method, type PresetName } from '@dann/training';
+import { selectBackend, type WasmKernelSet } from '@dann/backend';
 
 export interface TrainMeasurement {
   preset: string;

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Method, PresetName, WasmKernelSet } from '@dann/models';
+import type { Method, PresetName } from '@dann/training';
+import type { WasmKernelSet } from '@dann/backend';
 import type { TrainMeasurement } from './train-worker.ts';
 import { formatSummary, markdownTable, summarize } from './stats.ts';
 

@@ -3,7 +3,8 @@
  * it in the browser with onnxruntime-web (wasm). Preparation is the same module the Node CLI uses.
  */
 import { prepareDigit, type RgbaImage } from '@dann/data';
-import { checkModelInfo, describeModel, rank, SESSION_OPTIONS } from '../predict.ts';
+import { checkModelInfo } from '@dann/onnx';
+import { describeModel, rank, SESSION_OPTIONS } from '../predict.ts';
 
 type Ort = typeof import('onnxruntime-web');
 /** Served by edge-demo:serve from onnxruntime-web's dist folder; loaded at run time, not bundled. */

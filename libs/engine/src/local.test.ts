@@ -1,0 +1,58 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '@dann/backend';
+import { loadCheckpoint, resolveRun, Trainer, type TrainConfig } from '@dann/training';
+import { runLocal } from './local.ts';
+import { loadRunData } from './run-data.ts';
+
+test('a one-process run is the distributed engine with one trainer: the weights a plain Trainer loop reaches, and every run file', {
+  timeout: 180_000,
+}, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dann-local-'));
+  try {
+    await selectBackend({ backend: 'wasm' });
+    const dataDir = join(dir, 'data');
+    const { settings, config: run } = resolveRun({
+      limit: 50,
+      'val-count': 10,
+      'batch-size': 16,
+      epochs: 2,
+      'eval-limit': 20,
+      'target-entropy': 0.1,
+    });
+    const out = join(dir, 'run');
+    const lines: string[] = [];
+    const c = await runLocal({
+      run,
+      settings,
+      out,
+      resume: false,
+      dataDir,
+      backend: { backend: 'wasm', device: 'cpu' },
+      log: (l) => lines.push(l),
+    });
+    assert.equal(c.step, 6); // 40 training images in batches of 16: 3 steps per epoch
+    const data = loadRunData(run.data, { dataDir });
+    const plain = new Trainer(run.train, data.sourceTrain, data.targetTrain);
+    while (!plain.done) plain.trainStep();
+    assert.deepEqual(loadCheckpoint<TrainConfig>(join(out, 'checkpoint.bin')).weights, plain.weights);
+    plain.dispose();
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      metrics.map((m) => `${m.type}${m.step}`),
+      ['step0', 'step1', 'step2', 'epoch3', 'step3', 'step4', 'step5', 'epoch6'],
+    );
+    assert.ok(metrics.filter((m) => m.type === 'epoch').every((m) => m.targetTestAcc >= 0 && m.sourceValLoss > 0));
+    for (const f of ['config.json', 'best.bin', 'results.md', 'model.onnx', 'model.json'])
+      assert.ok(existsSync(join(out, f)), f);
+    assert.match(lines.join('\n'), /epoch 2\/2: source test \d\.\d{4}, target test \d\.\d{4}/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

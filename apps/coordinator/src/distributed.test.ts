@@ -11,9 +11,9 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import forge from 'node-forge';
 import WebSocket from 'ws';
-import { decodeCheckpoint } from '@dann/training';
+import { decodeCheckpoint, RUN_OPTIONS } from '@dann/training';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
-import { coordinator, runScript, SERVE, START, TOKEN, until } from './testing/processes.ts';
+import { coordinator, runScript, SERVE, START, TOKEN, TRAIN, until } from './testing/processes.ts';
 
 const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) =>
   runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
@@ -66,6 +66,41 @@ test('two trainers finish a run, every source sample used once per epoch; a wron
   assert.ok(statSync(join(out, 'model.onnx')).size > 100_000);
   assert.deepEqual(await Promise.all([a.exit, b.exit]), [0, 0]);
   rmSync(out, { recursive: true });
+});
+
+test('trainer:train is coordinator:serve with one trainer: the same weights and metrics from the same settings; both list the same run options', {
+  timeout: 240_000,
+}, async () => {
+  const served = tempRun();
+  const c = coordinator(served, ['--min-trainers', '1', '--epochs', '1']);
+  const t = trainer(await c.url(), 'only');
+  assert.equal(await c.exit, 0, c.output);
+  await t.exit;
+  // The served run's config.json is a config file: the same run in one process.
+  const local = join(served, 'local');
+  const r = runScript(TRAIN, ['--config', join(served, 'config.json'), '--backend', 'wasm', '--out', local]);
+  assert.equal(await r.exit, 0, r.output);
+  const weights = (dir: string) => decodeCheckpoint(readFileSync(join(dir, 'checkpoint.bin'))).weights;
+  assert.deepEqual(weights(local), weights(served));
+  const lines = (dir: string, type: string) =>
+    readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.type === type);
+  const losses = (dir: string) => lines(dir, 'step').map((m) => [m.step, m.labelLoss, m.domainLoss, m.gradNorm]);
+  assert.deepEqual(losses(local), losses(served));
+  assert.deepEqual(lines(local, 'epoch'), lines(served, 'epoch'));
+  // --usage: every run option, described the same way, in both.
+  const usage = async (script: string) => {
+    const u = runScript(script, ['--usage']);
+    assert.equal(await u.exit, 0);
+    return Object.keys(RUN_OPTIONS).map((name) => u.output.split('\n').find((l) => l.startsWith(`  --${name} `)));
+  };
+  const [trainUsage, serveUsage] = await Promise.all([usage(TRAIN), usage(SERVE)]);
+  assert.ok(trainUsage.every(Boolean), trainUsage.join('\n'));
+  assert.deepEqual(serveUsage, trainUsage);
+  rmSync(served, { recursive: true });
 });
 
 test('kill -9 one of three trainers mid-run (bf16 on the wire): the run finishes and each epoch still uses every sample once', {

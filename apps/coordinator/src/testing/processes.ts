@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../../..', import.meta.url));
 export const SERVE = join(ROOT, 'apps/coordinator/src/serve.ts');
 export const START = join(ROOT, 'apps/trainer/src/start.ts');
+export const TRAIN = join(ROOT, 'apps/trainer/src/train.ts');
 /** The token of the tests' coordinators. */
 export const TOKEN = 'test-token';
 

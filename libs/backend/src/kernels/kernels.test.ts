@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// The umbrella package's Node bundle registers every op's gradient (the MaxPoolGrad case differentiates a pool).
+import '@tensorflow/tfjs';
 import { getKernel } from '@tensorflow/tfjs-core';
 import { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './index.ts';
 import { conv2DBackpropFilterPath } from './conv2d-backprop-filter.ts';

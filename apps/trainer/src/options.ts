@@ -1,5 +1,5 @@
 import { BACKEND_CHOICES, type BackendRequest } from '@dann/backend';
-import { nonNegative, nxInvocationOption, oneOf, type OptionSpec } from '@dann/cli';
+import { nxInvocationOption, oneOf, type OptionSpec } from '@dann/cli';
 
 /** Where a trainer computes: the options trainer:train and trainer:start share. */
 export const DEVICE_OPTIONS = {
@@ -26,7 +26,7 @@ export function deviceRequest(v: { backend: string; gpu?: string; 'strict-device
 }
 
 function gpuIndex(value: string): number {
-  const n = nonNegative('gpu', value);
-  if (!Number.isInteger(n)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${value}".`);
+  const n = Number(value);
+  if (!(Number.isInteger(n) && n >= 0)) throw new Error(`--gpu must be a GPU index (0, 1, ...), got "${value}".`);
   return n;
 }

@@ -54,7 +54,11 @@ runMain(async () => {
       if (now - window.start > 5000) window = { start: now, samples: 0 };
       progress.update(
         c.step,
-        `loss ${m.labelLoss.toFixed(3)}${Number.isNaN(m.domainLoss) ? '' : ` dom ${m.domainLoss.toFixed(3)} λ ${m.lambda.toFixed(2)}`} ${samplesPerSec.toFixed(0)} samples/s`,
+        [
+          Number.isNaN(m.labelLoss) ? '' : `loss ${m.labelLoss.toFixed(3)} `,
+          Number.isNaN(m.domainLoss) ? '' : `dom ${m.domainLoss.toFixed(3)} λ ${m.lambda.toFixed(2)} `,
+          `${samplesPerSec.toFixed(0)} samples/s`,
+        ].join(''),
       );
     },
   });

@@ -14,6 +14,8 @@ export {
   USPS_SHA256,
   USPS_BYTES,
   USPS_SIZE,
+  USPS_PAD,
+  USPS_FRAME,
   type UspsLoadOptions,
 } from './usps.ts';
 export { generateSynthDigits, SYNTH_VERSION, SYNTH_SIZE, type SynthOptions } from './synth.ts';
@@ -35,6 +37,7 @@ export {
   resizeBilinear,
   type Preprocessing,
 } from './preprocess.ts';
+export { AFFINE_AUGMENTATION, augmentImage, type Augmentation } from './augment.ts';
 export { prepareDigit, DIGIT_PREPARATION, type RgbaImage, type PreparedDigit } from './digit.ts';
 export {
   epochPermutation,

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INPUT_SIZE, PREPROCESSING, preprocessBatch, preprocessImage, resizeBilinear } from './preprocess.ts';
 import type { ImageSet } from './imageset.ts';
+import { AFFINE_AUGMENTATION } from './augment.ts';
 
 test('standardises every image to mean 0 and standard deviation 1', () => {
   const img = Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 31) % 256);
@@ -53,4 +54,30 @@ test('preprocessBatch places each image at its slot and rejects bad indices', ()
   assert.deepEqual(batch.subarray(0, INPUT_SIZE), one);
   assert.throws(() => preprocessBatch(set, [2]), /index 2 is outside 0\.\.1/);
   assert.throws(() => preprocessImage(new Uint8Array(10), 32, 32, 3, one), /do not make a 32x32x3 image/);
+});
+
+test('augmentation: each image changes by its own draws from (seed, index), the same in any batch; zero bounds change nothing', () => {
+  const set = {
+    name: 'grid',
+    count: 4,
+    height: 28,
+    width: 28,
+    channels: 1,
+    images: Uint8Array.from({ length: 4 * 28 * 28 }, (_, i) => ((i % 28) * 9 + Math.floor(i / 28) * 3) % 256),
+    labels: new Uint8Array(4),
+  };
+  const augment = { augmentation: AFFINE_AUGMENTATION, seed: 7 };
+  const whole = preprocessBatch(set, [0, 1, 2, 3], undefined, augment);
+  const part = preprocessBatch(set, [2, 3], undefined, augment);
+  assert.deepEqual(part, whole.subarray(2 * INPUT_SIZE));
+  const plain = preprocessBatch(set, [0, 1, 2, 3]);
+  assert.notDeepEqual(whole, plain);
+  const none = { rotation: 0, scale: 0, shear: 0, shift: 0, noise: 0 };
+  const still = preprocessBatch(set, [0, 1, 2, 3], undefined, { augmentation: none, seed: 7 });
+  for (let i = 0; i < still.length; i++) assert.ok(Math.abs(still[i] - plain[i]) < 1e-5, `value ${i}`);
+  // Still standardised: mean 0, std 1 per image.
+  const img = whole.subarray(0, INPUT_SIZE);
+  const mean = img.reduce((a, v) => a + v, 0) / INPUT_SIZE;
+  const std = Math.sqrt(img.reduce((a, v) => a + (v - mean) ** 2, 0) / INPUT_SIZE);
+  assert.ok(Math.abs(mean) < 1e-4 && Math.abs(std - 1) < 1e-3, `${mean} ${std}`);
 });

@@ -1,4 +1,6 @@
+import { augmentImage, type Augmentation } from './augment.ts';
 import type { ImageSet } from './imageset.ts';
+import { createRng, mixSeed } from './rng.ts';
 
 /**
  * The one input definition shared by training, export metadata, the Node CLI and the browser page:
@@ -53,11 +55,26 @@ export function resizeBilinear(
   }
 }
 
+/** A training image's random change: its parameters and the generator of this image's draws. */
+export interface AugmentDraw {
+  readonly augmentation: Augmentation;
+  readonly rng: ReturnType<typeof createRng>;
+  readonly scratch: Float32Array;
+}
+
 /**
  * Preprocesses one image (H x W x C uint8, C = 1 or 3) into `out` at `offset`
- * (PREPROCESSING.height x width x channels floats).
+ * (PREPROCESSING.height x width x channels floats); `augment` changes it after resizing, before standardisation.
  */
-export function preprocessImage(src: Uint8Array, h: number, w: number, c: number, out: Float32Array, offset = 0): void {
+export function preprocessImage(
+  src: Uint8Array,
+  h: number,
+  w: number,
+  c: number,
+  out: Float32Array,
+  offset = 0,
+  augment?: AugmentDraw,
+): void {
   const { height: H, width: W, channels: C } = PREPROCESSING;
   if (c !== 1 && c !== 3) throw new Error(`preprocessing takes 1 or 3 channels, got ${c}.`);
   if (src.length !== h * w * c)
@@ -73,8 +90,11 @@ export function preprocessImage(src: Uint8Array, h: number, w: number, c: number
   } else {
     resizeBilinear(src, h, w, 3, H, W, out, offset);
   }
+  for (let i = 0; i < n; i++) out[offset + i] *= PREPROCESSING.scale;
+  if (augment)
+    augmentImage(out.subarray(offset, offset + n), H, W, C, augment.rng, augment.augmentation, augment.scratch);
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += out[offset + i] *= PREPROCESSING.scale;
+  for (let i = 0; i < n; i++) sum += out[offset + i];
   const mean = sum / n;
   let sq = 0;
   for (let i = 0; i < n; i++) sq += (out[offset + i] - mean) ** 2;
@@ -82,13 +102,18 @@ export function preprocessImage(src: Uint8Array, h: number, w: number, c: number
   for (let i = 0; i < n; i++) out[offset + i] = (out[offset + i] - mean) / std;
 }
 
-/** Preprocesses the images at `indices` into one NHWC batch (a new array, or `out` if given). */
+/**
+ * Preprocesses the images at `indices` into one NHWC batch (a new array, or `out` if given). With `augment`, each
+ * image gets its own random change, drawn from (seed, its index): the same whichever batch or shard it is in.
+ */
 export function preprocessBatch(
   set: ImageSet,
   indices: ArrayLike<number>,
   out: Float32Array = new Float32Array(indices.length * INPUT_SIZE),
+  augment?: { readonly augmentation: Augmentation; readonly seed: number },
 ): Float32Array {
   const size = set.height * set.width * set.channels;
+  const scratch = augment ? new Float32Array(INPUT_SIZE) : undefined;
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i];
     if (!(k >= 0 && k < set.count)) throw new Error(`${set.name}: index ${k} is outside 0..${set.count - 1}.`);
@@ -99,6 +124,7 @@ export function preprocessBatch(
       set.channels,
       out,
       i * INPUT_SIZE,
+      augment && { augmentation: augment.augmentation, rng: createRng(mixSeed(augment.seed, k)), scratch: scratch! },
     );
   }
   return out;

@@ -29,19 +29,28 @@ function withDir(fn: (dir: string) => void) {
   }
 }
 
-test('a good file round-trips: labels, 16x16 grey, -1 -> 0 (background) and 1 -> 255 (ink)', () => {
+test('a good file round-trips: labels, 16x16 grey in a 22x22 frame, -1 -> 0 (background) and 1 -> 255 (ink)', () => {
   const labels = [6, 5, 4, 7, 3, 0, 9, 1, 2, 8];
   const text = labels.map((l, i) => line(l, values(i))).join('\n') + '\n';
   const set = uspsFromGzip(gzipSync(text), 'f.gz', 'usps/x', labels.length);
   assert.equal(set.name, 'usps/x');
-  assert.deepEqual([set.count, set.height, set.width, set.channels], [10, 16, 16, 1]);
+  assert.deepEqual([set.count, set.height, set.width, set.channels], [10, 22, 22, 1]);
   assert.deepEqual([...set.labels], labels);
   for (let i = 0; i < labels.length; i++) {
-    const expected = values(i).map((v) => Math.round((v + 1) * 127.5));
-    assert.deepEqual([...set.images.subarray(i * 256, (i + 1) * 256)], expected);
+    const image = set.images.subarray(i * 484, (i + 1) * 484);
+    const inner = Array.from({ length: 256 }, (_, p) => image[(3 + Math.floor(p / 16)) * 22 + 3 + (p % 16)]);
+    assert.deepEqual(
+      inner,
+      values(i).map((v) => Math.round((v + 1) * 127.5)),
+    );
+    // The 3-pixel border is background.
+    assert.equal(
+      image.reduce((a, v) => a + v, 0),
+      inner.reduce((a, v) => a + v, 0),
+    );
   }
-  assert.equal(set.images[0], 0);
-  assert.equal(set.images[255], 255);
+  assert.equal(set.images[3 * 22 + 3], 0);
+  assert.equal(set.images[18 * 22 + 18], 255);
   assert.deepEqual([uspsPixel(-1), uspsPixel(0), uspsPixel(1)], [0, 128, 255]);
 });
 
@@ -49,7 +58,7 @@ test("reads the test file's number style (integer labels, short values) and tole
   const text = [line('9', values(1), String), line('0', values(2), (v) => v.toPrecision(3))].join('\r\n');
   const set = uspsFromText(text, 'f', 'usps/t', 2);
   assert.deepEqual([...set.labels], [9, 0]);
-  assert.equal(set.images[256], 0);
+  assert.equal(set.images[484 + 3 * 22 + 3], 0); // digit 2's first value, -1
 });
 
 test('each kind of corruption is one sentence naming the file and line, never a partial set', () => {
@@ -173,7 +182,7 @@ test('the real ESL files: 7,291 / 2,007 digits, the published label histograms, 
   for (const split of ['train', 'test'] as const) {
     const set = loadDataset('usps', split, { dataDir: realDir });
     assert.equal(set.count, USPS_COUNTS[split]);
-    assert.deepEqual([set.height, set.width, set.channels], [16, 16, 1]);
+    assert.deepEqual([set.height, set.width, set.channels], [22, 22, 1]);
     const hist = new Array<number>(10).fill(0);
     for (const l of set.labels) hist[l]++;
     assert.deepEqual(hist, histograms[split]);
@@ -195,9 +204,9 @@ test('the real ESL files: 7,291 / 2,007 digits, the published label histograms, 
       dark / set.images.length > 0.5,
       `${split}: only ${((dark / set.images.length) * 100).toFixed(0)}% dark pixels`,
     );
-    // Corner pixels are background in nearly every digit.
+    // The digit's own corner pixels (inside the padding) are background in nearly every digit.
     let cornerDark = 0;
-    for (let i = 0; i < set.count; i++) if (set.images[i * 256] < 32) cornerDark++;
+    for (let i = 0; i < set.count; i++) if (set.images[i * 484 + 3 * 22 + 3] < 32) cornerDark++;
     assert.ok(cornerDark / set.count > 0.95);
     assert.equal(loadDataset('usps', split, { dataDir: realDir, limit: 100 }).count, 100);
   }

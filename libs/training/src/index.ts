@@ -19,6 +19,7 @@ export {
   labelCrossEntropy,
   domainAdversarial,
   targetEntropy,
+  infoMax,
   METHODS,
   type Method,
   type Objective,

@@ -38,6 +38,18 @@ export const RUN_OPTIONS = {
     description: 'weight of the entropy of the predictions on the target batch (0 = off)',
     default: '0',
   },
+  'info-max': {
+    type: 'string',
+    description:
+      'shot: weight of information maximisation on the target batch (mean entropy minus the entropy of the mean prediction)',
+    default: '1',
+  },
+  augment: {
+    type: 'string',
+    description:
+      'none | affine: each training image randomly rotated (±10°), scaled (±10%), sheared, shifted (±2.3 px), with noise',
+    default: 'none',
+  },
   optimizer: { type: 'string', description: OPTIMIZERS.join(' | '), default: 'adam' },
   lr: { type: 'string', description: 'initial learning rate lr0', default: '0.001' },
   'lr-schedule': { type: 'string', description: 'paper (lr0/(1+10p)^0.75) | constant', default: 'paper' },
@@ -166,6 +178,14 @@ export function runConfigOf(s: RunSettings): RunConfig {
   const initFrom = opt('init-from');
   if (freeze.length && !initFrom)
     throw new Error('--freeze needs --init-from: freezing untrained layers makes no sense.');
+  const method = oneOf('method', str('method'), METHODS);
+  if (method === 'shot') {
+    // SHOT keeps the source hypothesis (the label head) and adapts the feature extractor to the target.
+    if (!initFrom)
+      throw new Error('--method shot adapts a trained model: pass --init-from runs/SOURCE (a source-only run).');
+    if (!freeze.includes('label')) freeze.push('label');
+  }
+  const augment = oneOf('augment', str('augment'), ['none', 'affine'] as const);
   const limit = opt('limit');
   const targetEntropy = number('target-entropy');
   return {
@@ -178,7 +198,7 @@ export function runConfigOf(s: RunSettings): RunConfig {
     },
     train: {
       preset: oneOf('preset', str('preset'), PRESET_NAMES),
-      method: oneOf('method', str('method'), METHODS),
+      method,
       epochs: positiveInt('epochs', str('epochs')),
       batchSize: positiveInt('batch-size', str('batch-size')),
       optimizer: {
@@ -192,6 +212,8 @@ export function runConfigOf(s: RunSettings): RunConfig {
       lambdaGamma: number('lambda-gamma'),
       domainWeight: number('domain-weight'),
       ...(targetEntropy > 0 ? { targetEntropy } : {}),
+      ...(method === 'shot' ? { infoMax: number('info-max') } : {}),
+      ...(augment === 'none' ? {} : { augment }),
       seed: positiveInt('seed', str('seed')),
       ...(freeze.length ? { frozen: freeze } : {}),
     },

@@ -1,4 +1,12 @@
-import { pairedBatches, preprocessBatch, INPUT_SIZE, mixSeed, type ImageSet, type PairedBatch } from '@dann/data';
+import {
+  AFFINE_AUGMENTATION,
+  pairedBatches,
+  preprocessBatch,
+  INPUT_SIZE,
+  mixSeed,
+  type ImageSet,
+  type PairedBatch,
+} from '@dann/data';
 import { PRESETS, type Architecture, type Group, type PresetName } from './architecture.ts';
 import { DannNetwork } from './network.ts';
 import {
@@ -32,6 +40,10 @@ export interface TrainConfig {
   /** Steepness of the GRL weight schedule (10 in the paper). */
   readonly lambdaGamma: number;
   readonly domainWeight: number;
+  /** Weight of the information-maximisation term (shot). */
+  readonly infoMax?: number;
+  /** Random changes of every training image (source and target), drawn per (step, sample). */
+  readonly augment?: 'affine';
   /** Weight of the target prediction entropy; 0 when absent. */
   readonly targetEntropy?: number;
   /** Seeds initialisation, data order and dropout. */
@@ -194,9 +206,17 @@ export class Trainer {
   gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number): StepResult {
     const n = sourceIdx.length;
     const needsTarget = this.objectives.some((t) => t.needsTarget);
-    const source = preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE));
+    // Each image's augmentation is drawn from (step seed, domain, index), like its dropout masks.
+    const augment = (domain: number) =>
+      this.config.augment ? { augmentation: AFFINE_AUGMENTATION, seed: mixSeed(seed, 0xa06, domain) } : undefined;
+    const source = preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE), augment(0));
     const target = needsTarget
-      ? preprocessBatch(this.target, targetIdx, this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE))
+      ? preprocessBatch(
+          this.target,
+          targetIdx,
+          this.targetBuffer.subarray(0, targetIdx.length * INPUT_SIZE),
+          augment(1),
+        )
       : undefined;
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
     const result = computeGradient(

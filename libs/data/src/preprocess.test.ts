@@ -57,7 +57,7 @@ test('preprocessBatch places each image at its slot and rejects bad indices', ()
 });
 
 test('augmentation: each image changes by its own draws from (seed, index), the same in any batch; zero bounds change nothing', () => {
-  const set = {
+  const set: ImageSet = {
     name: 'grid',
     count: 4,
     height: 28,

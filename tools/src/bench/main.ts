@@ -22,7 +22,11 @@ const command = {
       default: PRESET_NAMES.join(','),
     },
     batches: { type: 'string', description: 'comma-separated batch sizes for training', default: '32,64,128' },
-    methods: { type: 'string', description: 'comma-separated training methods', default: METHODS.join(',') },
+    methods: {
+      type: 'string',
+      description: `comma-separated training methods: ${METHODS.join(', ')}`,
+      default: 'source-only,dann',
+    },
     runs: { type: 'string', description: 'timed repetitions per configuration (medians with min–max)', default: '5' },
     'max-seconds': {
       type: 'string',

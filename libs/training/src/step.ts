@@ -4,6 +4,7 @@ import type { Forward, Objective, ReportedFigure } from './objectives/index.ts';
 
 /** One step's data: preprocessed NHWC images as flat floats. */
 export interface StepBatch {
+  /** Preprocessed source images; may be empty when no term reads the source rows. */
   readonly source: Float32Array;
   readonly sourceLabels: Uint8Array;
   /** Unlabelled target images; required when a term reads the target, ignored otherwise. */
@@ -48,9 +49,11 @@ const TARGET_ID = 0x80000000;
 export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptions): StepResult {
   const { height: h, width: w, channels: c } = net.arch.input;
   const per = h * w * c;
-  const ns = batch.sourceLabels.length;
-  if (ns < 1) throw new Error('a step needs at least one source sample.');
-  if (batch.source.length !== ns * per)
+  const samples = batch.sourceLabels.length;
+  if (samples < 1) throw new Error('a step needs at least one source sample.');
+  const readsSource = o.objectives.some((t) => t.needsSource);
+  const ns = readsSource ? samples : 0; // source rows in the forward pass
+  if (readsSource && batch.source.length !== ns * per)
     throw new Error(`source batch holds ${batch.source.length} floats, expected ${ns} x ${per}.`);
   const needsTarget = o.objectives.some((t) => t.needsTarget);
   const nt = needsTarget ? (batch.target?.length ?? 0) / per : 0;
@@ -60,10 +63,10 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     );
   let rowIds: Uint32Array | undefined;
   if (batch.ids) {
-    if (batch.ids.source.length !== ns || (needsTarget && batch.ids.target?.length !== nt))
+    if (batch.ids.source.length !== samples || (needsTarget && batch.ids.target?.length !== nt))
       throw new Error('batch ids must match the source and target rows.');
     rowIds = new Uint32Array(ns + nt);
-    rowIds.set(batch.ids.source);
+    if (readsSource) rowIds.set(batch.ids.source);
     for (let i = 0; i < nt; i++) rowIds[ns + i] = (batch.ids.target![i] | TARGET_ID) >>> 0;
   }
   const options = (rows?: 'source' | 'target') => ({
@@ -77,8 +80,10 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
   const groups = new Set(o.objectives.flatMap((t) => t.groups));
   const variables = net.variables.filter((_, i) => groups.has(net.specs[i].group)) as tf.Variable[];
   const { grads, value } = tf.variableGrads(() => {
-    const xs = tf.tensor4d(batch.source, [ns, h, w, c]);
-    const x = nt ? tf.concat([xs, tf.tensor4d(batch.target!, [nt, h, w, c])]) : xs;
+    const parts = [];
+    if (ns) parts.push(tf.tensor4d(batch.source, [ns, h, w, c]));
+    if (nt) parts.push(tf.tensor4d(batch.target!, [nt, h, w, c]));
+    const x = parts.length === 1 ? parts[0] : tf.concat(parts);
     const features = net.features(x, options());
     let sourceLogits: tf.Tensor2D | undefined;
     let targetLogits: tf.Tensor2D | undefined;
@@ -111,7 +116,7 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
   const figure = (k: ReportedFigure) => reported.get(k)?.dataSync()[0] ?? NaN;
   const result: StepResult = {
     gradient,
-    samples: ns,
+    samples,
     labelLoss: figure('labelLoss'),
     domainLoss: figure('domainLoss'),
     labelAccuracy: figure('labelAccuracy'),

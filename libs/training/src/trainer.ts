@@ -206,10 +206,13 @@ export class Trainer {
   gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number): StepResult {
     const n = sourceIdx.length;
     const needsTarget = this.objectives.some((t) => t.needsTarget);
+    const readsSource = this.objectives.some((t) => t.needsSource);
     // Each image's augmentation is drawn from (step seed, domain, index), like its dropout masks.
     const augment = (domain: number) =>
       this.config.augment ? { augmentation: AFFINE_AUGMENTATION, seed: mixSeed(seed, 0xa06, domain) } : undefined;
-    const source = preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE), augment(0));
+    const source = readsSource
+      ? preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE), augment(0))
+      : new Float32Array(0);
     const target = needsTarget
       ? preprocessBatch(
           this.target,

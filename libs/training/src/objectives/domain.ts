@@ -10,6 +10,7 @@ import type { Objective } from './objective.ts';
 export function domainAdversarial(weight: number): Objective {
   return {
     name: 'domain',
+    needsSource: true,
     needsTarget: true,
     groups: ['features', 'domain'],
     loss(f) {

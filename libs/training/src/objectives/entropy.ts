@@ -8,6 +8,7 @@ import type { Objective } from './objective.ts';
 export function targetEntropy(weight: number): Objective {
   return {
     name: 'target-entropy',
+    needsSource: false,
     needsTarget: true,
     groups: ['features', 'label'],
     loss(f) {

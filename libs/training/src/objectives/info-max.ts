@@ -10,6 +10,7 @@ import type { Objective } from './objective.ts';
 export function infoMax(weight: number): Objective {
   return {
     name: 'info-max',
+    needsSource: false,
     needsTarget: true,
     groups: ['features', 'label'],
     loss(f) {

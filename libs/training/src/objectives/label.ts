@@ -8,6 +8,7 @@ export function accuracy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
 /** Cross-entropy of the label head on the labelled source rows: every method's first term. */
 export const labelCrossEntropy: Objective = {
   name: 'label',
+  needsSource: true,
   needsTarget: false,
   groups: ['features', 'label'],
   loss(f) {

@@ -2,8 +2,8 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { DannNetwork, ForwardOptions } from '../network.ts';
 
 /**
- * What one step's forward pass offers the loss terms: the features of the source rows (first `ns`) and the
- * target rows (next `nt`), the source labels, and the label head on either domain, each computed at most once
+ * What one step's forward pass offers the loss terms: the features of the source rows (first `ns`; none when
+ * no term reads them) and the target rows (next `nt`), the source labels, and the label head on either domain, each computed at most once
  * whichever terms ask for it.
  */
 export interface Forward {
@@ -32,6 +32,8 @@ export type ReportedFigure = 'labelLoss' | 'labelAccuracy' | 'domainLoss' | 'dom
 /** One loss term of the training objective; the step sums the terms the run's config names. */
 export interface Objective {
   readonly name: string;
+  /** The term reads the labelled source rows (when no term does, the step leaves them out of the forward pass). */
+  readonly needsSource: boolean;
   /** The term reads the target batch (a step without target images is refused). */
   readonly needsTarget: boolean;
   /** Parameter groups the term can reach; the step reads gradients only from these. */

@@ -567,6 +567,13 @@ export class Coordinator {
     settle(1);
   }
 
+  /** Stops the step deadline and any checkpoint retry (a run abandoned after an error). */
+  close(): void {
+    this.done = true;
+    if (this.deadline) clearTimeout(this.deadline);
+    if (this.checkpointRetry) clearTimeout(this.checkpointRetry);
+  }
+
   /** True when every source sample of each finished epoch went into exactly one applied average. */
   epochsExactlyOnce(): Record<number, { once: number; never: number; more: number }> {
     const out: Record<number, { once: number; never: number; more: number }> = {};

@@ -60,7 +60,7 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
   const replica: Replica = new Replica({
     name: 'local',
     backend: o.backend,
-    dataDir: o.dataDir,
+    preloaded: data,
     log: () => {},
     send: (bytes) =>
       setImmediate(() => {
@@ -87,7 +87,10 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
   const id = coordinator.join({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'local', ...o.backend }, peer)!;
   await done;
   replica.dispose();
-  if (failure) throw failure;
+  if (failure) {
+    coordinator.close();
+    throw failure;
+  }
   await files.finish(coordinator);
   return coordinator;
 }

@@ -26,6 +26,8 @@ export interface ReplicaOptions extends DataOptions {
   /** Sends one encoded frame to the coordinator. */
   readonly send: (frame: Uint8Array) => void;
   readonly log: (line: string) => void;
+  /** The run's training sets, already loaded in this process (trainer:train): not loaded a second time. */
+  readonly preloaded?: RunData;
 }
 
 const CONTINUE: ReplicaOutcome = { kind: 'continue' };
@@ -68,7 +70,7 @@ export class Replica {
           const run = runConfigOf(settings);
           if (!(WIRE_DTYPES as readonly string[]).includes(msg.wireDtype))
             throw new Error(`the coordinator asked for wire dtype ${msg.wireDtype}.`);
-          const sets = loadRunData(run.data, this.o);
+          const sets = this.o.preloaded ?? loadRunData(run.data, this.o);
           this.data = { key, run, sets, paramCount: msg.paramCount, wireDtype: msg.wireDtype as WireDtype };
         }
         this.checksumEvery = msg.checksumEvery;

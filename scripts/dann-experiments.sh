@@ -36,7 +36,7 @@ run_jobs() {
     name=$0; log='"$OUT"'/logs/$name.log
     if [ -f "$log" ] && grep -q "^done:" "$log"; then echo "skip $name (done)"; exit 0; fi
     echo "train $name"
-    npx tsx apps/trainer/src/train.ts --backend wasm --preset '"$PRESET"' --limit '"$LIMIT"' --lr 0.0005 --lambda-max 1 --clip-norm 0 --out '"$OUT"'/$name "$@" > "$log" 2>&1 || { echo "FAILED $name: see $log"; exit 1; }'
+    npx tsx apps/trainer/src/train.ts --backend wasm --preset '"$PRESET"' --limit '"$LIMIT"' --lr 0.0005 --lambda-max 1 --lambda-gamma 10 --clip-norm 0 --out '"$OUT"'/$name "$@" > "$log" 2>&1 || { echo "FAILED $name: see $log"; exit 1; }'
 }
 
 phase1() {

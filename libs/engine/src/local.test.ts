@@ -24,6 +24,7 @@ test('a one-process run is the distributed engine with one trainer: the weights 
       'target-entropy': 0.1,
     });
     const out = join(dir, 'run');
+    const backend = { backend: 'wasm', device: 'cpu' };
     const lines: string[] = [];
     const c = await runLocal({
       run,
@@ -31,7 +32,7 @@ test('a one-process run is the distributed engine with one trainer: the weights 
       out,
       resume: false,
       dataDir,
-      backend: { backend: 'wasm', device: 'cpu' },
+      backend,
       log: (l) => lines.push(l),
     });
     assert.equal(c.step, 6); // 40 training images in batches of 16: 3 steps per epoch
@@ -52,6 +53,14 @@ test('a one-process run is the distributed engine with one trainer: the weights 
     for (const f of ['config.json', 'best.bin', 'results.md', 'model.onnx', 'model.json'])
       assert.ok(existsSync(join(out, f)), f);
     assert.match(lines.join('\n'), /epoch 2\/2: source test \d\.\d{4}, target test \d\.\d{4}/);
+    // shot from this run: its best.bin is its last epoch (its adaptation raises the source-validation loss).
+    const shot = resolveRun({ ...settings, method: 'shot', 'init-from': out, epochs: 2, lr: 0.0003 });
+    const shotOut = join(dir, 'shot');
+    await runLocal({ ...shot, run: shot.config, out: shotOut, resume: false, dataDir, backend, log: () => {} });
+    assert.deepEqual(
+      loadCheckpoint<TrainConfig>(join(shotOut, 'best.bin')).weights,
+      loadCheckpoint<TrainConfig>(join(shotOut, 'checkpoint.bin')).weights,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,6 +5,7 @@ import {
   architectureOf,
   DannNetwork,
   evaluate,
+  objectivesOf,
   saveCheckpoint,
   type Evaluation,
   type RunConfig,
@@ -40,7 +41,10 @@ export interface EpochLine {
   readonly sourceValAcc: number | null;
   readonly sourceTestAcc: number;
   readonly targetTestAcc: number;
-  /** The lowest source-validation loss so far: saved as best.bin (model selection without target labels). */
+  /**
+   * Saved as best.bin (model selection without target labels): the lowest source-validation loss so far, or,
+   * for a method without a source term (shot, whose adaptation raises that loss), every epoch: the last.
+   */
   readonly best: boolean;
 }
 
@@ -139,9 +143,10 @@ export class RunFiles {
   private epoch(coordinator: Coordinator): void {
     const { step } = coordinator;
     const e = this.evaluate(coordinator.weights, step);
-    const best = e.val !== null && e.val.loss < this.bestValLoss;
+    const bySource = objectivesOf(this.o.run.train).some((t) => t.needsSource);
+    const best = bySource ? e.val !== null && e.val.loss < this.bestValLoss : true;
     if (best) {
-      this.bestValLoss = e.val!.loss;
+      this.bestValLoss = Math.min(this.bestValLoss, e.val?.loss ?? Infinity);
       saveCheckpoint(join(this.o.out, 'best.bin'), coordinator.snapshot());
     }
     const epoch = step / coordinator.plan.stepsPerEpoch;

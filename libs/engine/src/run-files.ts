@@ -70,11 +70,14 @@ export class RunFiles {
   private readonly sourceTest: ImageSet;
   private readonly targetTest: ImageSet;
   private bestValLoss = Infinity;
+  /** best.bin follows the source-validation loss only for methods with a source term (not shot). */
+  private readonly selectBySource: boolean;
   private latest: { step: number; source: Evaluation; target: Evaluation } | null = null;
 
   constructor(private readonly o: RunFilesOptions) {
     const { out, run } = o;
     mkdirSync(out, { recursive: true });
+    this.selectBySource = objectivesOf(run.train).some((t) => t.needsSource);
     const test = { limit: run.data.evalLimit, dataDir: o.dataDir };
     this.sourceTest = loadDataset(run.data.source, 'test', test);
     this.targetTest = loadDataset(run.data.target, 'test', test);
@@ -143,8 +146,7 @@ export class RunFiles {
   private epoch(coordinator: Coordinator): void {
     const { step } = coordinator;
     const e = this.evaluate(coordinator.weights, step);
-    const bySource = objectivesOf(this.o.run.train).some((t) => t.needsSource);
-    const best = bySource ? e.val !== null && e.val.loss < this.bestValLoss : true;
+    const best = this.selectBySource ? e.val !== null && e.val.loss < this.bestValLoss : true;
     if (best) {
       this.bestValLoss = Math.min(this.bestValLoss, e.val?.loss ?? Infinity);
       saveCheckpoint(join(this.o.out, 'best.bin'), coordinator.snapshot());

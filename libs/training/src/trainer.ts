@@ -134,8 +134,10 @@ export class Trainer {
   step: number;
   private readonly sourceBuffer: Float32Array;
   private readonly targetBuffer: Float32Array;
-  /** The loss terms the config names. */
+  /** The loss terms the config names, and which rows of a batch they read. */
   readonly objectives: readonly Objective[];
+  private readonly readsSource: boolean;
+  private readonly readsTarget: boolean;
   /** Parameters an update touches: without a domain term the domain head (the layout's tail) stays alone. */
   private readonly updated: number;
 
@@ -154,6 +156,8 @@ export class Trainer {
     this.step = init?.step ?? 0;
     this.plan = new RunPlan(config, source.count, target.count);
     this.objectives = objectivesOf(config);
+    this.readsSource = this.objectives.some((t) => t.needsSource);
+    this.readsTarget = this.objectives.some((t) => t.needsTarget);
     this.updated = this.objectives.some((t) => t.groups.includes('domain'))
       ? this.net.size
       : this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0);
@@ -205,15 +209,13 @@ export class Trainer {
    */
   gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number): StepResult {
     const n = sourceIdx.length;
-    const needsTarget = this.objectives.some((t) => t.needsTarget);
-    const readsSource = this.objectives.some((t) => t.needsSource);
     // Each image's augmentation is drawn from (step seed, domain, index), like its dropout masks.
     const augment = (domain: number) =>
       this.config.augment ? { augmentation: AFFINE_AUGMENTATION, seed: mixSeed(seed, 0xa06, domain) } : undefined;
-    const source = readsSource
+    const source = this.readsSource
       ? preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE), augment(0))
       : new Float32Array(0);
-    const target = needsTarget
+    const target = this.readsTarget
       ? preprocessBatch(
           this.target,
           targetIdx,

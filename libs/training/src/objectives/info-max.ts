@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { meanEntropy } from './entropy.ts';
 import type { Objective } from './objective.ts';
 
 /**
@@ -15,11 +16,9 @@ export function infoMax(weight: number): Objective {
     groups: ['features', 'label'],
     loss(f) {
       const logits = f.targetLogits();
-      const p = tf.softmax(logits);
-      const entropy = tf.neg(tf.mean(tf.sum(tf.mul(p, tf.logSoftmax(logits)), 1)));
-      const mean = tf.mean(p, 0);
+      const mean = tf.mean(tf.softmax(logits), 0);
       const diversity = tf.neg(tf.sum(tf.mul(mean, tf.log(tf.add(mean, 1e-6)))));
-      return { loss: tf.mul(tf.sub(entropy, diversity), weight) };
+      return { loss: tf.mul(tf.sub(meanEntropy(logits), diversity), weight) };
     },
   };
 }

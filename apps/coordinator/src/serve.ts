@@ -165,8 +165,8 @@ runMain(async () => {
 
   // Largest frame a trainer may send: a gradient (header + one float per parameter) with room to spare.
   const maxPayload = coordinator.paramCount * 4 + (1 << 20);
-  // Most bytes queued to one peer (a state frame is 3 floats per parameter): a peer that does not read is dropped.
-  const maxBuffered = 2 * coordinator.paramCount * 12 + (16 << 20);
+  // Most bytes queued to one peer (a state frame is up to 4 floats per parameter): a peer that does not read is dropped.
+  const maxBuffered = 2 * coordinator.paramCount * 16 + (16 << 20);
   const gate = new ConnectionGate(connectionLimits(positiveInt('max-connections', v['max-connections'])));
   const refusals = new RefusalLog(log);
   const limits = {

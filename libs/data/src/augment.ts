@@ -18,13 +18,15 @@ export interface Augmentation {
   readonly noise: number;
 }
 
-export const AFFINE_AUGMENTATION: Augmentation = {
-  rotation: (10 * Math.PI) / 180,
-  scale: 0.1,
-  shear: 0.1,
-  shift: 2.3,
-  noise: 0.05,
-};
+/**
+ * affine: self-ensembling's small changes. strong: more rotation and shear, which covers the slant that deslanted
+ * sources such as USPS lack (USPS -> MNIST source-only 0.958 -> 0.979 on the exp13 branch, 30c0f29).
+ */
+export const AUGMENTATIONS = {
+  affine: { rotation: (10 * Math.PI) / 180, scale: 0.1, shear: 0.1, shift: 2.3, noise: 0.05 },
+  strong: { rotation: (15 * Math.PI) / 180, scale: 0.1, shear: 0.3, shift: 2.3, noise: 0.05 },
+} as const satisfies Record<string, Augmentation>;
+export type AugmentationName = keyof typeof AUGMENTATIONS;
 
 /**
  * Warps one H x W x C image in place (bilinear, pixels outside the image take the nearest edge pixel, so a

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cachedImageSet } from './cache.ts';
 import { loadSynthFonts } from './fonts.ts';
-import { takeFirst, type ImageSet } from './imageset.ts';
+import { lightOnDark, takeFirst, type ImageSet } from './imageset.ts';
 import { loadMnist, type Split } from './mnist.ts';
 import { generateMnistM, MNISTM_DEFAULT_BRIGHTNESS, MNISTM_DEFAULT_CONTRAST, MNISTM_VERSION } from './mnistm.ts';
 import { mixSeed } from './rng.ts';
@@ -10,7 +10,7 @@ import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
 import { loadUsps } from './usps.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-hand', 'mnistm'] as const;
+export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-hand', 'synth-grey', 'mnistm'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -75,6 +75,8 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
         generateSynthDigits({ count, seed, fonts: fontSet, name: `${name}/${split}` }),
       );
     }
+    case 'synth-grey':
+      return lightOnDark(loadDataset('synth-hand', split, options), `${name}/${split}`);
     case 'mnistm': {
       const mnist = takeFirst(loadMnist(split), limit ?? Infinity);
       const contrast = options.mnistmContrast ?? MNISTM_DEFAULT_CONTRAST;

@@ -57,3 +57,27 @@ export function sliceSet(set: ImageSet, start: number, end: number, name = set.n
 export function takeFirst(set: ImageSet, limit: number): ImageSet {
   return limit >= set.count ? set : sliceSet(set, 0, limit);
 }
+
+/**
+ * The set as grey images with light ink on a dark ground, as MNIST's digits are: colour becomes luminance, and an
+ * image whose mean is below its median (the ink, a minority of the pixels, is darker than the ground) is inverted.
+ */
+export function lightOnDark(set: ImageSet, name = set.name): ImageSet {
+  const pixels = set.height * set.width;
+  const images = new Uint8Array(set.count * pixels);
+  const sorted = new Uint8Array(pixels);
+  for (let i = 0; i < set.count; i++) {
+    const src = set.images.subarray(i * pixels * set.channels, (i + 1) * pixels * set.channels);
+    const grey = images.subarray(i * pixels, (i + 1) * pixels);
+    let sum = 0;
+    for (let p = 0; p < pixels; p++) {
+      grey[p] =
+        set.channels === 1 ? src[p] : Math.round(0.299 * src[3 * p] + 0.587 * src[3 * p + 1] + 0.114 * src[3 * p + 2]);
+      sum += grey[p];
+    }
+    sorted.set(grey);
+    sorted.sort();
+    if (sum / pixels < sorted[pixels >> 1]) for (let p = 0; p < pixels; p++) grey[p] = 255 - grey[p];
+  }
+  return { name, count: set.count, height: set.height, width: set.width, channels: 1, images, labels: set.labels };
+}

@@ -37,7 +37,7 @@ export {
   resizeBilinear,
   type Preprocessing,
 } from './preprocess.ts';
-export { AFFINE_AUGMENTATION, augmentImage, type Augmentation } from './augment.ts';
+export { AUGMENTATIONS, augmentImage, type Augmentation, type AugmentationName } from './augment.ts';
 export { prepareDigit, DIGIT_PREPARATION, type RgbaImage, type PreparedDigit } from './digit.ts';
 export {
   epochPermutation,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INPUT_SIZE, PREPROCESSING, preprocessBatch, preprocessImage, resizeBilinear } from './preprocess.ts';
 import type { ImageSet } from './imageset.ts';
-import { AFFINE_AUGMENTATION } from './augment.ts';
+import { AUGMENTATIONS } from './augment.ts';
 
 test('standardises every image to mean 0 and standard deviation 1', () => {
   const img = Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 31) % 256);
@@ -66,7 +66,7 @@ test('augmentation: each image changes by its own draws from (seed, index), the 
     images: Uint8Array.from({ length: 4 * 28 * 28 }, (_, i) => ((i % 28) * 9 + Math.floor(i / 28) * 3) % 256),
     labels: new Uint8Array(4),
   };
-  const augment = { augmentation: AFFINE_AUGMENTATION, seed: 7 };
+  const augment = { augmentation: AUGMENTATIONS.affine, seed: 7 };
   const whole = preprocessBatch(set, [0, 1, 2, 3], undefined, augment);
   const part = preprocessBatch(set, [2, 3], undefined, augment);
   assert.deepEqual(part, whole.subarray(2 * INPUT_SIZE));

@@ -171,7 +171,7 @@ export class Coordinator {
         throw new Error(
           `the initial weights hold ${this.weights.length} values, this run's network ${this.paramCount}.`,
         );
-      this.optimizer = createOptimizerState(c.optimizer, this.paramCount);
+      this.optimizer = createOptimizerState(c.optimizer, this.weights);
       this.checkpoint(); // so --resume works from the first moment on
     }
   }
@@ -224,10 +224,13 @@ export class Coordinator {
   private stateFrame(): Uint8Array {
     if (this.stateCache?.step === this.step) return this.stateCache.frame;
     const { weights, optimizer } = this;
-    const payload = new Float32Array(weights.length + optimizer.m.length + optimizer.v.length);
-    payload.set(weights);
-    payload.set(optimizer.m, weights.length);
-    payload.set(optimizer.v, weights.length + optimizer.m.length);
+    const parts = [weights, optimizer.m, optimizer.v, optimizer.ema];
+    const payload = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      payload.set(p, at);
+      at += p.length;
+    }
     // State is always exact (f32): replicas must start bit-identical.
     const frame = encodeFrame(
       {
@@ -235,7 +238,7 @@ export class Coordinator {
         step: this.step,
         epoch: this.epoch,
         optimizerStep: optimizer.step,
-        sizes: [weights.length, optimizer.m.length, optimizer.v.length],
+        sizes: parts.map((p) => p.length),
       },
       payload,
       'f32',

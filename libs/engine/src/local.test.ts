@@ -61,6 +61,17 @@ test('a one-process run is the distributed engine with one trainer: the weights 
       loadCheckpoint<TrainConfig>(join(shotOut, 'best.bin')).weights,
       loadCheckpoint<TrainConfig>(join(shotOut, 'checkpoint.bin')).weights,
     );
+    // mean-teacher: its weight average travels in the replica's state and its checkpoint; the plain loop agrees.
+    const mt = resolveRun({ ...settings, method: 'mean-teacher', augment: 'affine', confidence: 0.3 });
+    const mtOut = join(dir, 'mt');
+    await runLocal({ ...mt, run: mt.config, out: mtOut, resume: false, dataDir, backend, log: () => {} });
+    const mtPlain = new Trainer(mt.config.train, data.sourceTrain, data.targetTrain);
+    while (!mtPlain.done) mtPlain.trainStep();
+    const mtCheckpoint = loadCheckpoint<TrainConfig>(join(mtOut, 'checkpoint.bin'));
+    assert.deepEqual(mtCheckpoint.weights, mtPlain.weights);
+    assert.deepEqual(mtCheckpoint.optimizer.state.ema, mtPlain.optimizer.ema);
+    assert.notDeepEqual(mtPlain.optimizer.ema, mtPlain.weights);
+    mtPlain.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

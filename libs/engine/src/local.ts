@@ -76,7 +76,7 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
     send: (bytes: Uint8Array) =>
       setImmediate(() => {
         try {
-          const outcome = replica.receive(decodeFrame(bytes, { maxPayload: 3 * coordinator.paramCount }));
+          const outcome = replica.receive(decodeFrame(bytes, { maxPayload: 4 * coordinator.paramCount }));
           if (outcome.kind === 'fatal' || outcome.kind === 'resync') throw new Error(outcome.message);
         } catch (err) {
           fail(err);

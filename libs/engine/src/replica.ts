@@ -82,12 +82,22 @@ export class Replica {
       }
       case 'state': {
         if (!this.data) throw new Error('the coordinator sent a state before its welcome.');
-        const [w, m] = msg.sizes;
+        // weights, optimizer moments, and the weights' moving average when the run keeps one
+        const [w, m, v, ema = 0] = msg.sizes;
         const p = frame.payload!;
+        if (msg.sizes.length < 3 || w + m + v + ema !== p.length)
+          throw new Error(
+            `the coordinator's state holds ${p.length} floats, not the ${msg.sizes.join(' + ')} it names.`,
+          );
         this.trainer?.dispose();
         this.trainer = new Trainer(this.data.run.train, this.data.sets.sourceTrain, this.data.sets.targetTrain, {
           weights: p.subarray(0, w),
-          optimizer: { step: msg.optimizerStep, m: p.subarray(w, w + m), v: p.subarray(w + m) },
+          optimizer: {
+            step: msg.optimizerStep,
+            m: p.subarray(w, w + m),
+            v: p.subarray(w + m, w + m + v),
+            ema: p.subarray(w + m + v),
+          },
           step: msg.step,
         });
         if (this.trainer.net.size !== this.data.paramCount)

@@ -3,7 +3,7 @@
  * are a MessagePack header alone; tensor messages (state, gradient, update) carry one float payload
  * after the header (see frame.ts). Every decoded header is checked against SCHEMAS before use.
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Why a peer leaves: `finished` (coordinator: the run is over), `shutdown` (trainer: it is stopping). */
 export const LEAVE_CODES = ['finished', 'shutdown'] as const;
@@ -32,7 +32,7 @@ export interface Welcome {
   paramCount: number;
   wireDtype: string;
 }
-/** coordinator -> trainer: weights, optimizer moments and position (payload: weights, m, v concatenated). */
+/** coordinator -> trainer: weights, optimizer moments and position (payload: weights, m, v and the weight average, concatenated; `sizes` gives their lengths). */
 export interface State {
   type: 'state';
   step: number;

@@ -4,8 +4,8 @@ import { writeFileAtomic } from '@dann/data';
 import type { OptimizerKind, OptimizerState } from './optimizer.ts';
 
 /**
- * Checkpoint file: "DANNCKPT", u32 header length, JSON header, then float32 weights, optimizer m, optimizer v
- * (little-endian). Written atomically (temp file + rename); the header carries a SHA-256 of the floats.
+ * Checkpoint file: "DANNCKPT", u32 header length, JSON header, then float32 weights, optimizer m, optimizer v and
+ * the weights' moving average when the run keeps one (little-endian). Written atomically (temp file + rename); the header carries a SHA-256 of the floats.
  */
 const MAGIC = 'DANNCKPT';
 const FORMAT = 1;
@@ -30,7 +30,7 @@ interface Header {
   epoch: number;
   config: unknown;
   extra?: Record<string, unknown>;
-  optimizer: { kind: OptimizerKind; step: number; m: number; v: number };
+  optimizer: { kind: OptimizerKind; step: number; m: number; v: number; ema?: number };
   params: number;
   sha256: string;
 }
@@ -38,8 +38,13 @@ interface Header {
 const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 export function encodeCheckpoint(c: Checkpoint): Buffer {
-  const { m, v } = c.optimizer.state;
-  const hash = createHash('sha256').update(bytes(c.weights)).update(bytes(m)).update(bytes(v)).digest('hex');
+  const { m, v, ema } = c.optimizer.state;
+  const hash = createHash('sha256')
+    .update(bytes(c.weights))
+    .update(bytes(m))
+    .update(bytes(v))
+    .update(bytes(ema))
+    .digest('hex');
   const header: Header = {
     format: FORMAT,
     arch: c.arch,
@@ -47,7 +52,13 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
     epoch: c.epoch,
     config: c.config,
     extra: c.extra,
-    optimizer: { kind: c.optimizer.kind, step: c.optimizer.state.step, m: m.length, v: v.length },
+    optimizer: {
+      kind: c.optimizer.kind,
+      step: c.optimizer.state.step,
+      m: m.length,
+      v: v.length,
+      ...(ema.length ? { ema: ema.length } : {}),
+    },
     params: c.weights.length,
     sha256: hash,
   };
@@ -55,7 +66,7 @@ export function encodeCheckpoint(c: Checkpoint): Buffer {
   json = Buffer.concat([json, Buffer.alloc((4 - ((12 + json.length) % 4)) % 4, 0x20)]); // floats start 4-aligned
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length);
-  return Buffer.concat([Buffer.from(MAGIC), len, json, bytes(c.weights), bytes(m), bytes(v)]);
+  return Buffer.concat([Buffer.from(MAGIC), len, json, bytes(c.weights), bytes(m), bytes(v), bytes(ema)]);
 }
 
 export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoint'): Checkpoint<C> {
@@ -69,7 +80,8 @@ export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoin
     throw new Error(`${what}: the header is not valid JSON; the file is corrupt.`);
   }
   if (h.format !== FORMAT) throw new Error(`${what}: format ${h.format} is not supported (expected ${FORMAT}).`);
-  const floats = h.params + h.optimizer.m + h.optimizer.v;
+  const emaCount = h.optimizer.ema ?? 0;
+  const floats = h.params + h.optimizer.m + h.optimizer.v + emaCount;
   const start = 12 + len;
   if (b.length !== start + floats * 4)
     throw new Error(`${what}: ${b.length} bytes, expected ${start + floats * 4}; the file is truncated or corrupt.`);
@@ -77,8 +89,14 @@ export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoin
   new Uint8Array(all.buffer).set(b.subarray(start));
   const weights = all.subarray(0, h.params);
   const m = all.subarray(h.params, h.params + h.optimizer.m);
-  const v = all.subarray(h.params + h.optimizer.m);
-  const hash = createHash('sha256').update(bytes(weights)).update(bytes(m)).update(bytes(v)).digest('hex');
+  const v = all.subarray(h.params + h.optimizer.m, floats - emaCount);
+  const ema = all.subarray(floats - emaCount);
+  const hash = createHash('sha256')
+    .update(bytes(weights))
+    .update(bytes(m))
+    .update(bytes(v))
+    .update(bytes(ema))
+    .digest('hex');
   if (hash !== h.sha256) throw new Error(`${what}: checksum mismatch; the file is corrupt.`);
   return {
     arch: h.arch,
@@ -87,7 +105,7 @@ export function decodeCheckpoint<C = unknown>(buf: Uint8Array, what = 'checkpoin
     config: h.config as C,
     extra: h.extra,
     weights,
-    optimizer: { kind: h.optimizer.kind, state: { step: h.optimizer.step, m, v } },
+    optimizer: { kind: h.optimizer.kind, state: { step: h.optimizer.step, m, v, ema } },
   };
 }
 

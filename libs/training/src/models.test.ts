@@ -6,7 +6,7 @@ import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
 import { PRESETS, paramSpecs, paramCount, type Architecture } from './architecture.ts';
 import { applyUpdate, createOptimizerState } from './optimizer.ts';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts';
-import { Trainer } from './trainer.ts';
+import { Trainer, type TrainConfig } from './trainer.ts';
 import { selectBackend } from '@dann/backend';
 import { evaluate } from './evaluate.ts';
 import { toyConfig, toyDomain } from './testing/toy.ts';
@@ -76,7 +76,7 @@ test('presets have the documented sizes', () => {
 
 test('SGD momentum matches the hand computation; a NaN gradient changes nothing', () => {
   const w = Float32Array.from([1, 2]);
-  const s = createOptimizerState({ kind: 'sgd', momentum: 0.9 }, 2);
+  const s = createOptimizerState({ kind: 'sgd', momentum: 0.9 }, w);
   applyUpdate(w, Float32Array.from([1, -1]), s, { kind: 'sgd', momentum: 0.9 }, 0.1);
   applyUpdate(w, Float32Array.from([1, -1]), s, { kind: 'sgd', momentum: 0.9 }, 0.1);
   // v1 = g, w1 = w0 - 0.1 g; v2 = 0.9 g + g, w2 = w1 - 0.19 g
@@ -93,11 +93,37 @@ test('SGD momentum matches the hand computation; a NaN gradient changes nothing'
   assert.equal(info.clipped, true);
 });
 
-for (const method of ['source-only', 'dann'] as const) {
+test('the weight average (mean teacher) follows the updates with the ramped decay', () => {
+  const config = { kind: 'sgd', momentum: 0, ema: 0.99 } as const;
+  const w = Float32Array.from([1, -1]);
+  const s = createOptimizerState(config, w);
+  assert.deepEqual([...s.ema], [1, -1]);
+  applyUpdate(w, Float32Array.from([1, 1]), s, config, 0.5); // w = [0.5, -1.5]; a = 2/11
+  const a = 2 / 11;
+  assert.ok(Math.abs(s.ema[0] - (a * 1 + (1 - a) * 0.5)) < 1e-6);
+  assert.ok(Math.abs(s.ema[1] - (a * -1 + (1 - a) * -1.5)) < 1e-6);
+  assert.deepEqual([...w], [0.5, -1.5], 'the weights themselves are the plain SGD step');
+  for (let i = 0; i < 2000; i++) applyUpdate(w, Float32Array.from([0, 0]), s, config, 0.5);
+  assert.ok(Math.abs(s.ema[0] - 0.5) < 1e-6, 'with the weights still, the average converges to them');
+  assert.equal(createOptimizerState({ kind: 'adam' }, w).ema.length, 0, 'no average unless asked for');
+});
+
+/** A mean-teacher config for the toy problem: augmentation, the weight average and its terms. */
+const meanTeacher = (overrides: Partial<TrainConfig> = {}) =>
+  toyConfig({
+    method: 'mean-teacher',
+    augment: 'affine',
+    optimizer: { kind: 'adam', ema: 0.9 },
+    meanTeacher: { consistency: 3, confidence: 0.5, classBalance: 0.3 },
+    ...overrides,
+  });
+
+for (const method of ['source-only', 'dann', 'mean-teacher'] as const) {
   test(`${method}: the loss falls on a learnable toy problem`, { timeout: 120_000 }, () => {
     const source = toyDomain(320, 1, 'source');
     const target = toyDomain(320, 2, 'target');
-    const trainer = new Trainer(toyConfig({ method, epochs: 3 }), source, target);
+    const config = method === 'mean-teacher' ? meanTeacher({ epochs: 3 }) : toyConfig({ method, epochs: 3 });
+    const trainer = new Trainer(config, source, target);
     const losses: number[] = [];
     const domainAcc: number[] = [];
     while (!trainer.done) {
@@ -110,15 +136,26 @@ for (const method of ['source-only', 'dann'] as const) {
       last = mean(losses.slice(-5));
     assert.ok(last < 0.5 * first, `label loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
     assert.ok(evaluate(trainer.net, toyDomain(200, 3, 'source')).accuracy > 0.5);
-    assert.equal(domainAcc.every(Number.isNaN), method === 'source-only');
+    assert.equal(domainAcc.every(Number.isNaN), method !== 'dann');
     trainer.dispose();
   });
 }
 
-test('save -> load -> continue takes exactly the steps of an uninterrupted run', { timeout: 60_000 }, () => {
+for (const config of [
+  toyConfig({ epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9 }, lr: 0.02, lrSchedule: 'paper' }),
+  meanTeacher({ epochs: 2 }),
+])
+  test(
+    `${config.method}: save -> load -> continue takes exactly the steps of an uninterrupted run`,
+    {
+      timeout: 60_000,
+    },
+    () => resumeMatches(config),
+  );
+
+function resumeMatches(config: TrainConfig): void {
   const source = toyDomain(96, 4, 'source');
   const target = toyDomain(64, 5, 'target');
-  const config = toyConfig({ epochs: 2, optimizer: { kind: 'sgd', momentum: 0.9 }, lr: 0.02, lrSchedule: 'paper' });
   const straight = new Trainer(config, source, target);
   for (let i = 0; i < 9; i++) straight.trainStep();
 
@@ -132,10 +169,12 @@ test('save -> load -> continue takes exactly the steps of an uninterrupted run',
 
   assert.deepEqual(resumed.weights, straight.weights);
   assert.deepEqual(resumed.optimizer.m, straight.optimizer.m);
+  assert.deepEqual(resumed.optimizer.ema, straight.optimizer.ema);
+  assert.equal(resumed.optimizer.ema.length, config.optimizer.ema ? resumed.weights.length : 0);
   assert.deepEqual(resumed.net.getWeights(), straight.net.getWeights());
   straight.dispose();
   resumed.dispose();
-});
+}
 
 test('a corrupt or truncated checkpoint is refused with one sentence', () => {
   const trainer = new Trainer(toyConfig(), toyDomain(16, 1, 'source'), toyDomain(16, 2, 'target'));
@@ -186,6 +225,28 @@ test("with sample ids, a batch split in two gives the whole batch's gradient (sa
   }
   assert.ok(diff / scale < 1e-5, `relative difference ${diff / scale}`);
   net.dispose();
+});
+
+test("mean-teacher: a batch split over two trainers gives the whole batch's gradient, the teacher's views included", async () => {
+  await selectBackend({ backend: 'wasm' });
+  // Without the class-balance term, whose batch mean is over each trainer's shard.
+  const config = meanTeacher({ meanTeacher: { consistency: 3, confidence: 0.2, classBalance: 0 } });
+  const trainer = new Trainer(config, toyDomain(32, 1, 'source'), toyDomain(32, 2, 'target'));
+  for (let i = 0; i < 3; i++) trainer.trainStep(); // a teacher apart from the student
+  const b = trainer.batchAt(trainer.step);
+  const seed = trainer.plan.seed(trainer.step);
+  const whole = trainer.gradientFor(b.source, b.target, 0, seed).gradient;
+  const a = trainer.gradientFor(b.source.subarray(0, 5), b.target.subarray(0, 5), 0, seed),
+    c = trainer.gradientFor(b.source.subarray(5), b.target.subarray(5), 0, seed);
+  const n = b.source.length;
+  let diff = 0,
+    scale = 0;
+  for (let i = 0; i < whole.length; i++) {
+    diff = Math.max(diff, Math.abs((5 * a.gradient[i] + (n - 5) * c.gradient[i]) / n - whole[i]));
+    scale = Math.max(scale, Math.abs(whole[i]));
+  }
+  assert.ok(diff / scale < 1e-5, `relative difference ${diff / scale}`);
+  trainer.dispose();
 });
 
 test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', () => {

@@ -16,6 +16,11 @@ export interface OptimizerConfig {
   readonly weightDecay?: number;
   /** Clip the gradient to this global L2 norm (0 = off). */
   readonly clipNorm?: number;
+  /**
+   * Keep an exponential moving average of the weights (the mean teacher, Tarvainen & Valpola 2017) with this
+   * decay: after update t, ema = a x ema + (1 - a) x weights with a = min(decay, (t + 1) / (t + 10)).
+   */
+  readonly ema?: number;
 }
 
 export interface OptimizerState {
@@ -25,10 +30,25 @@ export interface OptimizerState {
   readonly m: Float32Array;
   /** Adam's second moment (empty for SGD). */
   readonly v: Float32Array;
+  /** The moving average of the weights (empty without `config.ema`). */
+  readonly ema: Float32Array;
 }
 
-export function createOptimizerState(config: OptimizerConfig, size: number): OptimizerState {
-  return { step: 0, m: new Float32Array(size), v: new Float32Array(config.kind === 'adam' ? size : 0) };
+/** A fresh state for these initial weights (the moving average starts at them). */
+export function createOptimizerState(config: OptimizerConfig, weights: Float32Array): OptimizerState {
+  const size = weights.length;
+  return {
+    step: 0,
+    m: new Float32Array(size),
+    v: new Float32Array(config.kind === 'adam' ? size : 0),
+    ema: config.ema ? Float32Array.from(weights) : new Float32Array(0),
+  };
+}
+
+/** A state's arrays restricted to the first n parameters (an update that leaves the tail alone). */
+export function headOfState(state: OptimizerState, n: number): OptimizerState {
+  const head = (a: Float32Array) => a.subarray(0, Math.min(n, a.length));
+  return { step: state.step, m: head(state.m), v: head(state.v), ema: head(state.ema) };
 }
 
 export interface UpdateInfo {
@@ -95,6 +115,13 @@ export function applyUpdate(
       v[i] = vi;
       weights[i] -= (stepSize * mi * rootC2) / (Math.sqrt(vi) + epsC2);
     }
+  }
+  if (config.ema) {
+    const ema = state.ema;
+    if (ema.length !== weights.length)
+      throw new Error(`the weight average has ${ema.length} values for ${weights.length} weights.`);
+    const a = Math.min(config.ema, (state.step + 1) / (state.step + 10));
+    for (let i = 0; i < weights.length; i++) ema[i] = a * ema[i] + (1 - a) * weights[i];
   }
   return { gradNorm, clipped: scale < 1 };
 }

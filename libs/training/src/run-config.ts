@@ -49,10 +49,31 @@ export const RUN_OPTIONS = {
       'shot: weight of information maximisation on the target batch (mean entropy minus the entropy of the mean prediction)',
     default: '1',
   },
+  consistency: {
+    type: 'string',
+    description: "mean-teacher: weight of the consistency between the student's and the teacher's target predictions",
+    default: '3',
+  },
+  confidence: {
+    type: 'string',
+    description:
+      "mean-teacher: the consistency counts only target images whose teacher's top probability is above this",
+    default: '0.95',
+  },
+  'class-balance': {
+    type: 'string',
+    description: 'mean-teacher: weight of the class-balance term on the mean target prediction',
+    default: '0.3',
+  },
+  'teacher-decay': {
+    type: 'string',
+    description: "mean-teacher: decay of the teacher, the moving average of the student's weights",
+    default: '0.99',
+  },
   augment: {
     type: 'string',
     description:
-      'none | affine: each training image randomly rotated (±10°), scaled (±10%), sheared, shifted (±2.3 px), with noise',
+      'none | affine: each training image randomly rotated (±10°), scaled (±10%), sheared (±0.1), shifted (±2.3 px), with noise | strong: ±15°, shear ±0.3',
     default: 'none',
   },
   optimizer: { type: 'string', description: OPTIMIZERS.join(' | '), default: 'adam' },
@@ -190,7 +211,16 @@ export function runConfigOf(s: RunSettings): RunConfig {
       throw new Error('--method shot adapts a trained model: pass --init-from runs/SOURCE (a source-only run).');
     if (!freeze.includes('label')) freeze.push('label');
   }
-  const augment = oneOf('augment', str('augment'), ['none', 'affine'] as const);
+  const augment = oneOf('augment', str('augment'), ['none', 'affine', 'strong'] as const);
+  if (method === 'mean-teacher' && augment === 'none')
+    throw new Error(
+      '--method mean-teacher compares two random changes of each target image: pass --augment affine (or strong).',
+    );
+  const fraction = (name: RunOptionName) => {
+    const v = number(name);
+    if (v >= 1) throw new Error(`--${name} must be below 1, got ${v}.`);
+    return v;
+  };
   const limit = opt('limit');
   const targetEntropy = number('target-entropy');
   return {
@@ -210,6 +240,7 @@ export function runConfigOf(s: RunSettings): RunConfig {
         kind: oneOf('optimizer', str('optimizer'), OPTIMIZERS),
         momentum: number('momentum'),
         clipNorm: number('clip-norm'),
+        ...(method === 'mean-teacher' ? { ema: fraction('teacher-decay') } : {}),
       },
       lr,
       lrSchedule: oneOf('lr-schedule', str('lr-schedule'), ['paper', 'constant'] as const),
@@ -219,6 +250,15 @@ export function runConfigOf(s: RunSettings): RunConfig {
       ...(targetEntropy > 0 ? { targetEntropy } : {}),
       ...(method === 'shot' ? { infoMax: number('info-max') } : {}),
       ...(augment === 'none' ? {} : { augment }),
+      ...(method === 'mean-teacher'
+        ? {
+            meanTeacher: {
+              consistency: number('consistency'),
+              confidence: fraction('confidence'),
+              classBalance: number('class-balance'),
+            },
+          }
+        : {}),
       seed: positiveInt('seed', str('seed')),
       ...(freeze.length ? { frozen: freeze } : {}),
     },

@@ -14,6 +14,8 @@ export interface StepBatch {
    * (step seed, domain, index), so a step's gradient does not depend on how its batch is sharded.
    */
   readonly ids?: { readonly source: ArrayLike<number>; readonly target?: ArrayLike<number> };
+  /** The mean teacher's class probabilities on the target rows (rows x 10), for terms that read them. */
+  readonly teacherProbs?: Float32Array;
 }
 
 export interface StepOptions {
@@ -87,6 +89,7 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     const features = net.features(x, options());
     let sourceLogits: tf.Tensor2D | undefined;
     let targetLogits: tf.Tensor2D | undefined;
+    let teacherProbs: tf.Tensor2D | undefined;
     const forward: Forward = {
       net,
       ns,
@@ -98,6 +101,11 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
       sourceLogits: () =>
         (sourceLogits ??= net.labelLogits(nt ? tf.slice(features, [0, 0], [ns, -1]) : features, options('source'))),
       targetLogits: () => (targetLogits ??= net.labelLogits(tf.slice(features, [ns, 0], [nt, -1]), options('target'))),
+      teacherProbs: () => {
+        if (batch.teacherProbs?.length !== nt * 10)
+          throw new Error(`the teacher's predictions must hold ${nt} x 10 values, one row per target image.`);
+        return (teacherProbs ??= tf.tensor2d(batch.teacherProbs, [nt, 10]));
+      },
     };
     let total: tf.Scalar | undefined;
     for (const term of o.objectives) {

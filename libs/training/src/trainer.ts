@@ -1,9 +1,10 @@
 import {
-  AFFINE_AUGMENTATION,
+  AUGMENTATIONS,
   pairedBatches,
   preprocessBatch,
   INPUT_SIZE,
   mixSeed,
+  type AugmentationName,
   type ImageSet,
   type PairedBatch,
 } from '@dann/data';
@@ -12,13 +13,14 @@ import { DannNetwork } from './network.ts';
 import {
   applyUpdate,
   createOptimizerState,
+  headOfState,
   type OptimizerConfig,
   type OptimizerState,
   type UpdateInfo,
 } from './optimizer.ts';
 import { lambdaSchedule, lrSchedule, progress } from './schedules.ts';
 import { computeGradient, type StepResult } from './step.ts';
-import { objectivesOf, type Method, type Objective } from './objectives/index.ts';
+import { objectivesOf, type MeanTeacherWeights, type Method, type Objective } from './objectives/index.ts';
 import type { Checkpoint } from './checkpoint.ts';
 
 /** Everything that determines a training run; stored in its checkpoints. */
@@ -43,7 +45,9 @@ export interface TrainConfig {
   /** Weight of the information-maximisation term (shot). */
   readonly infoMax?: number;
   /** Random changes of every training image (source and target), drawn per (step, sample). */
-  readonly augment?: 'affine';
+  readonly augment?: AugmentationName;
+  /** mean-teacher: its terms' weights (the teacher's decay is `optimizer.ema`). */
+  readonly meanTeacher?: MeanTeacherWeights;
   /** Weight of the target prediction entropy; 0 when absent. */
   readonly targetEntropy?: number;
   /** Seeds initialisation, data order and dropout. */
@@ -138,6 +142,8 @@ export class Trainer {
   readonly objectives: readonly Objective[];
   private readonly readsSource: boolean;
   private readonly readsTarget: boolean;
+  /** The mean teacher (the weights' moving average) when a term reads its predictions, and the step it holds. */
+  private readonly teacher: { net: DannNetwork; step: number } | null;
   /** Parameters an update touches: without a domain term the domain head (the layout's tail) stays alone. */
   private readonly updated: number;
 
@@ -151,13 +157,23 @@ export class Trainer {
     this.weights = init ? Float32Array.from(init.weights) : DannNetwork.initialWeights(arch, config.seed);
     this.net = new DannNetwork(arch, this.weights);
     this.optimizer = init?.optimizer
-      ? { step: init.optimizer.step, m: Float32Array.from(init.optimizer.m), v: Float32Array.from(init.optimizer.v) }
-      : createOptimizerState(config.optimizer, this.net.size);
+      ? {
+          step: init.optimizer.step,
+          m: Float32Array.from(init.optimizer.m),
+          v: Float32Array.from(init.optimizer.v),
+          ema: Float32Array.from(init.optimizer.ema),
+        }
+      : createOptimizerState(config.optimizer, this.weights);
     this.step = init?.step ?? 0;
     this.plan = new RunPlan(config, source.count, target.count);
     this.objectives = objectivesOf(config);
     this.readsSource = this.objectives.some((t) => t.needsSource);
     this.readsTarget = this.objectives.some((t) => t.needsTarget);
+    if (this.objectives.some((t) => t.needsTeacher) && !this.optimizer.ema.length)
+      throw new Error(`${config.method} needs the weights' moving average: set optimizer.ema.`);
+    this.teacher = this.objectives.some((t) => t.needsTeacher)
+      ? { net: new DannNetwork(arch, this.optimizer.ema), step: this.step }
+      : null;
     this.updated = this.objectives.some((t) => t.groups.includes('domain'))
       ? this.net.size
       : this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0);
@@ -211,7 +227,9 @@ export class Trainer {
     const n = sourceIdx.length;
     // Each image's augmentation is drawn from (step seed, domain, index), like its dropout masks.
     const augment = (domain: number) =>
-      this.config.augment ? { augmentation: AFFINE_AUGMENTATION, seed: mixSeed(seed, 0xa06, domain) } : undefined;
+      this.config.augment
+        ? { augmentation: AUGMENTATIONS[this.config.augment], seed: mixSeed(seed, 0xa06, domain) }
+        : undefined;
     const source = this.readsSource
       ? preprocessBatch(this.source, sourceIdx, this.sourceBuffer.subarray(0, n * INPUT_SIZE), augment(0))
       : new Float32Array(0);
@@ -226,7 +244,13 @@ export class Trainer {
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
     const result = computeGradient(
       this.net,
-      { source, sourceLabels, target, ids: { source: sourceIdx, target: targetIdx } },
+      {
+        source,
+        sourceLabels,
+        target,
+        ids: { source: sourceIdx, target: targetIdx },
+        teacherProbs: this.teacherProbs(targetIdx, augment(2)),
+      },
       { objectives: this.objectives, lambda, seed },
     );
     for (const spec of this.net.specs) {
@@ -235,16 +259,27 @@ export class Trainer {
     return result;
   }
 
+  /** The mean teacher's predictions on its own augmentation of the target images (undefined without a teacher). */
+  private teacherProbs(
+    targetIdx: ArrayLike<number>,
+    augment: Parameters<typeof preprocessBatch>[3],
+  ): Float32Array | undefined {
+    const t = this.teacher;
+    if (!t) return undefined;
+    if (t.step !== this.step) {
+      t.net.setWeights(this.optimizer.ema);
+      t.step = this.step;
+    }
+    return t.net.predict(preprocessBatch(this.target, targetIdx, undefined, augment)); // the student's view stays intact
+  }
+
   /** Applies a (possibly averaged) gradient with the current step's learning rate and advances. */
   apply(gradient: Float32Array, lr = this.schedule().lr): UpdateInfo {
     // Without a domain term the domain head never gets a gradient and its optimizer moments start at zero, so
     // its update is exactly zero: skip it.
     const n = this.updated;
     const o = this.optimizer;
-    const state =
-      n === this.net.size
-        ? o
-        : { step: o.step, m: o.m.subarray(0, Math.min(n, o.m.length)), v: o.v.subarray(0, Math.min(n, o.v.length)) };
+    const state = n === this.net.size ? o : headOfState(o, n);
     const info = applyUpdate(this.weights.subarray(0, n), gradient.subarray(0, n), state, this.config.optimizer, lr);
     o.step = state.step;
     this.net.setWeights(this.weights);
@@ -275,5 +310,6 @@ export class Trainer {
 
   dispose(): void {
     this.net.dispose();
+    this.teacher?.net.dispose();
   }
 }

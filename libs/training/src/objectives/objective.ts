@@ -19,6 +19,8 @@ export interface Forward {
   options(rows?: 'source' | 'target'): ForwardOptions;
   sourceLogits(): tf.Tensor2D;
   targetLogits(): tf.Tensor2D;
+  /** The mean teacher's class probabilities (nt x 10) on another augmentation of the target rows: constants. */
+  teacherProbs(): tf.Tensor2D;
 }
 
 /** What a term adds: its weighted loss, and the figures a step reports (as scalars, read after the step). */
@@ -36,6 +38,8 @@ export interface Objective {
   readonly needsSource: boolean;
   /** The term reads the target batch (a step without target images is refused). */
   readonly needsTarget: boolean;
+  /** The term reads the mean teacher's predictions on the target rows (the step's caller computes them). */
+  readonly needsTeacher?: boolean;
   /** Parameter groups the term can reach; the step reads gradients only from these. */
   readonly groups: readonly ('features' | 'label' | 'domain')[];
   loss(f: Forward): TermOutput;

@@ -77,7 +77,7 @@ runMain(async () => {
   loaded.net.dispose();
   const request = {
     arch: architectureOf(checkpoint.config),
-    weights: checkpoint.weights,
+    weights: loaded.weights,
     training: { source, target, method, network: checkpoint.arch, step: checkpoint.step },
     accuracy,
     verify: verificationImages([source, target], perDomain, dataDir),

@@ -1,12 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunRecord } from '@dann/engine';
-import { architectureOf, DannNetwork, loadCheckpoint, type Checkpoint, type TrainConfig } from '@dann/training';
+import {
+  architectureOf,
+  DannNetwork,
+  loadCheckpoint,
+  modelWeights,
+  type Checkpoint,
+  type TrainConfig,
+} from '@dann/training';
 
 export interface LoadedRun {
   readonly config: RunRecord;
   readonly file: string;
   readonly checkpoint: Checkpoint<TrainConfig>;
+  /** The trained model's weights (the mean teacher where the run keeps one). */
+  readonly weights: Float32Array;
   readonly net: DannNetwork;
 }
 
@@ -22,5 +31,6 @@ export function loadRun(dir: string, which: 'best' | 'last' = 'best'): LoadedRun
     );
   const file = join(dir, which === 'best' && existsSync(join(dir, 'best.bin')) ? 'best.bin' : 'checkpoint.bin');
   const checkpoint = loadCheckpoint<TrainConfig>(file);
-  return { config, file, checkpoint, net: new DannNetwork(architectureOf(checkpoint.config), checkpoint.weights) };
+  const weights = modelWeights(checkpoint.weights, checkpoint.optimizer.state);
+  return { config, file, checkpoint, weights, net: new DannNetwork(architectureOf(checkpoint.config), weights) };
 }

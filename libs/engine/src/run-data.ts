@@ -5,6 +5,7 @@ import {
   architectureOf,
   DannNetwork,
   loadCheckpoint,
+  modelWeights,
   paramSpecs,
   type RunConfig,
   type TrainConfig,
@@ -48,11 +49,12 @@ export function warmStartWeights(run: RunConfig, log: (line: string) => void = (
   const arch = architectureOf(run.train);
   const weights = DannNetwork.initialWeights(arch, run.train.seed);
   const from = paramSpecs(architectureOf(c.config));
+  const model = modelWeights(c.weights, c.optimizer.state);
   for (const spec of paramSpecs(arch).filter((s) => s.group !== 'domain')) {
     const src = from.find((s) => s.name === spec.name && s.size === spec.size);
     if (!src)
       throw new Error(`--init-from ${dir}: its network (${c.arch}) has no ${spec.name} of this network's shape.`);
-    weights.set(c.weights.subarray(src.offset, src.offset + src.size), spec.offset);
+    weights.set(model.subarray(src.offset, src.offset + src.size), spec.offset);
   }
   log(`warm start from ${file} (step ${c.step}): feature extractor and label head`);
   return weights;

@@ -5,6 +5,7 @@ import {
   architectureOf,
   DannNetwork,
   evaluate,
+  modelWeights,
   objectivesOf,
   saveCheckpoint,
   type Evaluation,
@@ -145,7 +146,7 @@ export class RunFiles {
 
   private epoch(coordinator: Coordinator): void {
     const { step } = coordinator;
-    const e = this.evaluate(coordinator.weights, step);
+    const e = this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), step);
     const best = this.selectBySource ? e.val !== null && e.val.loss < this.bestValLoss : true;
     if (best) {
       this.bestValLoss = Math.min(this.bestValLoss, e.val?.loss ?? Infinity);
@@ -174,15 +175,26 @@ export class RunFiles {
     const { source, target } = run.data;
     const { method, preset } = run.train;
     const { source: s, target: t } =
-      this.latest?.step === coordinator.step ? this.latest : this.evaluate(coordinator.weights, coordinator.step);
+      this.latest?.step === coordinator.step
+        ? this.latest
+        : this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), coordinator.step);
     const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${preset} | ${method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
-    writeFileSync(join(out, 'results.md'), `${table}\n`);
+    const model = coordinator.optimizer.ema.length
+      ? 'the mean teacher (the moving average of the weights) after the last step'
+      : 'the weights after the last step';
+    const selection = this.selectBySource
+      ? 'the epoch with the lowest source-validation loss'
+      : 'the last epoch (this method has no source term)';
+    writeFileSync(
+      join(out, 'results.md'),
+      `${table}\n\nModel: ${model}, exported as model.onnx. best.bin: ${selection}. No target labels chose either.\n`,
+    );
     this.o.log(
       `\n${table}\n\nfull evaluation and plots: npx nx run tools:evaluate -- ${out}; npx nx run tools:plot -- ${out}`,
     );
     const exported = await exportOnnx({
       arch: architectureOf(run.train),
-      weights: coordinator.weights,
+      weights: modelWeights(coordinator.weights, coordinator.optimizer),
       file: join(out, 'model.onnx'),
       training: { source, target, method, network: preset, step: coordinator.step },
       accuracy: { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) },

@@ -30,6 +30,7 @@ export { computeGradient, type StepBatch, type StepOptions, type StepResult } fr
 export {
   applyUpdate,
   createOptimizerState,
+  modelWeights,
   l2norm,
   OPTIMIZERS,
   type OptimizerConfig,

@@ -45,6 +45,14 @@ export function createOptimizerState(config: OptimizerConfig, weights: Float32Ar
   };
 }
 
+/**
+ * The model a run has trained: the moving average of its weights where it keeps one (mean-teacher: the teacher,
+ * which evaluates better than the student, 0.9743 against 0.9704 on USPS -> MNIST after 396 steps), else the weights.
+ */
+export function modelWeights(weights: Float32Array, state: OptimizerState): Float32Array {
+  return state.ema.length ? state.ema : weights;
+}
+
 /** A state's arrays restricted to the first n parameters (an update that leaves the tail alone). */
 export function headOfState(state: OptimizerState, n: number): OptimizerState {
   const head = (a: Float32Array) => a.subarray(0, Math.min(n, a.length));

@@ -97,7 +97,7 @@ export async function benchEdge(
       `the edge benchmark needs a trained run: ${run} has none (run npm start, or pass --run runs/NAME).`,
     );
   await selectBackend({ backend: 'wasm', log: () => {} });
-  const { config, checkpoint, net } = loadRun(run);
+  const { config, checkpoint, weights, net } = loadRun(run);
   net.dispose();
   const { source, target } = config.run.data;
   const { method } = config.run.train;
@@ -114,7 +114,7 @@ export async function benchEdge(
   try {
     const request = {
       arch: net.arch,
-      weights: checkpoint.weights,
+      weights,
       training: { source, target, method, network: checkpoint.arch, step: checkpoint.step },
       verify: verificationImages([source, target], 128),
     };

@@ -1,7 +1,17 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  copyFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
@@ -239,4 +249,45 @@ test('test sets as PNG files: on MNIST the CLI scores what tools:evaluate does; 
     scores.mnistm.cli >= r.target.accuracy,
     `MNIST-M-style: CLI ${scores.mnistm.cli} vs fed as they are ${r.target.accuracy}`,
   );
+});
+
+/** A data folder whose usps/ holds the real ESL test file, or undefined. */
+const uspsDataDir = [process.env.DANN_DATA_DIR, join(ROOT, 'data'), join(ROOT, '../shared/data')].find(
+  (d) => d !== undefined && existsSync(join(d, 'usps', 'zip.test.gz')),
+);
+test('real handwriting from another collection: 300 USPS test digits written by tools:write-pngs, scored by the CLI from their names', {
+  timeout: 120_000,
+  skip: uspsDataDir
+    ? false
+    : 'skipped: the real USPS files are not in $DANN_DATA_DIR/usps, data/usps or ../shared/data/usps; run `npx nx run tools:download-data -- usps` to test them',
+}, async () => {
+  const sub = join(dir, 'usps');
+  const wrote = await runScript('tools/src/write-pngs.ts', [
+    'usps',
+    '--out',
+    sub,
+    '--limit',
+    '300',
+    '--data-dir',
+    uspsDataDir!,
+  ]);
+  assert.match(wrote, /wrote 300 22x22 PNG files of usps\/test/);
+  const files = readdirSync(sub)
+    .sort()
+    .map((f) => join(sub, f));
+  const run = await classify(['--model', fixture.model, ...files]);
+  assert.equal(run.code, 0, run.stderr);
+  const summary = /accuracy against the digit their names end in \(NAME-<digit>\.png\): ([\d.]+) \((\d+) of 300\)/.exec(
+    run.lines.join('\n'),
+  );
+  assert.ok(summary, run.lines.slice(-3).join('\n'));
+  const results = run.lines.filter((l) => /: \d \(p /.test(l));
+  const right = results.filter((l) => {
+    const m = /-(\d)\.png: (\d) \(p /.exec(l)!;
+    return m[1] === m[2];
+  }).length;
+  assert.equal(Number(summary[2]), right, 'the summary counts what the lines say');
+  // The shared model learnt MNIST alone, briefly: USPS digits cropped to their ink and framed like MNIST's read well.
+  assert.ok(Number(summary[1]) >= 0.85, `USPS accuracy ${summary[1]}`);
+  console.log(`# 300 USPS test PNGs, the shared MNIST model through the CLI: ${summary[1]}`);
 });

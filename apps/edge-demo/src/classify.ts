@@ -104,6 +104,9 @@ function textLine(o: Outcome): string {
   return `${o.file}: ${o.digit} (p ${o.probability.toFixed(3)})  top-3 ${o.top3.map((t) => `${t.digit} ${t.probability.toFixed(3)}`).join(', ')}  ${o.latencyMs.toFixed(2)} ms${notes.map((n) => `  (${n})`).join('')}`;
 }
 
+/** A file name that ends in its label, as tools:write-pngs writes them. */
+const LABELLED = /-(\d)\.png$/i;
+
 runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
@@ -132,6 +135,9 @@ runMain(async () => {
   if (!v.json) console.log(`model: ${v.model} (${describeModel(info)})`);
   let classified = 0,
     failed = 0;
+  // Files named NAME-<digit>.png (tools:write-pngs) carry their label: the summary scores them.
+  let labelled = 0,
+    correct = 0;
   const started = performance.now();
   let batch: Prepared[] = [];
   const flush = async () => {
@@ -154,6 +160,11 @@ runMain(async () => {
       classified++;
       const ranked = rank(probabilities.subarray(k * 10, (k + 1) * 10));
       k++;
+      const label = LABELLED.exec(p.file);
+      if (label) {
+        labelled++;
+        if (Number(label[1]) === ranked.digit) correct++;
+      }
       emit({
         file: p.file,
         ok: true,
@@ -176,6 +187,10 @@ runMain(async () => {
     console.log(
       `${files.length} files: ${classified} classified, ${failed} skipped; ${seconds.toFixed(1)} s (${((seconds * 1000) / files.length).toFixed(2)} ms per file)`,
     );
+    if (labelled > 0)
+      console.log(
+        `accuracy against the digit their names end in (NAME-<digit>.png): ${(correct / labelled).toFixed(4)} (${correct} of ${labelled})`,
+      );
   }
   if (failed > 0) process.exitCode = 1;
 });

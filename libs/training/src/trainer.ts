@@ -169,11 +169,12 @@ export class Trainer {
     this.objectives = objectivesOf(config);
     this.readsSource = this.objectives.some((t) => t.needsSource);
     this.readsTarget = this.objectives.some((t) => t.needsTarget);
-    if (this.objectives.some((t) => t.needsTeacher) && !this.optimizer.ema.length)
-      throw new Error(`${config.method} needs the weights' moving average: set optimizer.ema.`);
-    this.teacher = this.objectives.some((t) => t.needsTeacher)
-      ? { net: new DannNetwork(arch, this.optimizer.ema), step: this.step }
-      : null;
+    this.teacher = null;
+    if (this.objectives.some((t) => t.needsTeacher)) {
+      if (!this.optimizer.ema.length)
+        throw new Error(`${config.method} needs the weights' moving average: set optimizer.ema.`);
+      this.teacher = { net: new DannNetwork(arch, this.optimizer.ema), step: this.step };
+    }
     this.updated = this.objectives.some((t) => t.groups.includes('domain'))
       ? this.net.size
       : this.net.specs.filter((s) => s.group !== 'domain').reduce((a, s) => a + s.size, 0);

@@ -1,7 +1,7 @@
 /**
  * The README's main job (`npm start`): a local coordinator and two local trainers train the run configs/main.json
- * defines (the offline pair SynDigits -> MNIST with DANN on a short schedule; any run setting overrides it), then
- * the results table and next commands.
+ * defines (the offline pair SynDigits -> MNIST with the mean teacher on a short schedule; any run setting overrides
+ * it), then the results table and next commands.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,8 +13,8 @@ import { parseCommand, positiveInt, runMain } from '@dann/cli';
 const command = {
   name: 'main-job',
   summary:
-    'Starts a coordinator and local trainers on loopback, trains the run configs/main.json defines (DANN SynDigits -> MNIST on a short schedule), prints the results.',
-  usage: 'npm start [-- --trainers 2 --config configs/main.json --source synth-hand --epochs 3 --out runs/main]',
+    'Starts a coordinator and local trainers on loopback, trains the run configs/main.json defines (SynDigits -> MNIST with the mean teacher, on a short schedule), prints the results.',
+  usage: 'npm start [-- --trainers 2 --config configs/main.json --method dann --epochs 3 --out runs/main]',
   options: {
     ...RUN_OPTIONS,
     config: { ...RUN_OPTIONS.config, default: 'configs/main.json' },

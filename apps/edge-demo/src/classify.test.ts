@@ -137,7 +137,12 @@ test('results come in the order given across batches, a bad file in its place; t
   const text = await classify(['--model', fixture.model, '--batch', '3', ...order]);
   assert.equal(text.code, 1);
   assert.equal(text.lines.filter((l) => / \(p [01]\.\d{3}\) {2}top-3 /.test(l)).length, 7);
-  assert.match(text.lines.at(-1)!, /^8 files: 7 classified, 1 skipped; [\d.]+ s \([\d.]+ ms per file\)$/);
+  assert.match(text.lines.at(-2)!, /^8 files: 7 classified, 1 skipped; [\d.]+ s \([\d.]+ ms per file\)$/);
+  // Their names end in their labels: the classified ones are scored, the bad file is not counted.
+  assert.match(
+    text.lines.at(-1)!,
+    /^accuracy against the digit their names end in \(NAME-<digit>\.png\): [\d.]+ \(\d of 7\)$/,
+  );
   const usage = await classify(['--model', fixture.model, '--batch', '0', files[0]]);
   assert.equal(usage.code, 1);
   assert.match(usage.stderr, /--batch must be a positive integer, got "0"/);

@@ -79,7 +79,7 @@ test('trains a tiny DANN run end to end and writes the run directory', { timeout
 test('a bad option is one line on stderr and exit code 1; --usage documents every option', { timeout: 60_000 }, () => {
   const bad = train(['--method', 'magic']);
   assert.equal(bad.status, 1);
-  assert.equal(bad.stderr.trim(), 'error: --method must be one of source-only, dann, shot, got "magic".');
+  assert.equal(bad.stderr.trim(), 'error: --method must be one of source-only, dann, shot, mean-teacher, got "magic".');
   const help = train(['--usage']);
   assert.equal(help.status, 0);
   for (const opt of ['--method', '--lambda-max', '--init-from', '--limit', '--backend', '--gpu', '--strict-device'])

@@ -1,7 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCanvas } from '@napi-rs/canvas';
-import { DATASETS, isDatasetName, loadDataset, type ImageSet } from '@dann/data';
+import { DATASETS, isDatasetName, loadDataset, writeSetPngs } from '@dann/data';
 import { oneOf, parseCommand, positiveInt, runMain } from '@dann/cli';
 
 const command = {
@@ -17,31 +15,6 @@ const command = {
   },
 } as const;
 
-/** Image k of a set as PNG bytes (grey images as grey, colour as colour). */
-function pngOf(set: ImageSet, k: number): Buffer {
-  const { width: w, height: h, channels: c } = set;
-  const canvas = createCanvas(w, h);
-  const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(w, h);
-  for (let p = 0; p < w * h; p++) {
-    const at = (k * w * h + p) * c;
-    const [r, g, b] = c === 1 ? [set.images[at], set.images[at], set.images[at]] : set.images.subarray(at, at + 3);
-    img.data.set([r, g, b, 255], p * 4);
-  }
-  ctx.putImageData(img, 0, 0);
-  return canvas.toBuffer('image/png');
-}
-
-/** Writes every image of the set into `dir`; returns the file names in order. */
-function writePngs(set: ImageSet, dir: string, prefix: string): string[] {
-  mkdirSync(dir, { recursive: true });
-  return Array.from({ length: set.count }, (_, k) => {
-    const file = join(dir, `${prefix}-${String(k).padStart(5, '0')}-${set.labels[k]}.png`);
-    writeFileSync(file, pngOf(set, k));
-    return file;
-  });
-}
-
 runMain(() => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
@@ -52,7 +25,7 @@ runMain(() => {
   const split = oneOf('split', v.split, ['test', 'train'] as const);
   const limit = v.limit === undefined ? undefined : positiveInt('limit', v.limit);
   const set = loadDataset(name, split, { limit, dataDir: v['data-dir'], log: (l) => console.log(l) });
-  const files = writePngs(set, v.out, `${name}-${split}`);
+  const files = writeSetPngs(set, v.out, `${name}-${split}`);
   console.log(
     `wrote ${files.length} ${set.width}x${set.height} PNG files of ${set.name} into ${v.out}; score a model on them: npx nx run edge-demo:classify -- --model runs/main/model.onnx ${join(v.out, '*.png')}`,
   );

@@ -15,7 +15,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCanvas } from '@napi-rs/canvas';
-import { loadDataset, loadMnist, type ImageSet } from '@dann/data';
+import { loadDataset, loadMnist, takeFirst, writeSetPngs } from '@dann/data';
 import { edgeModel, ROOT, runScript, type EdgeModel } from './testing/edge-model.ts';
 
 /**
@@ -82,25 +82,6 @@ function classify(args: string[]): Promise<Run> {
   );
 }
 
-/** Image k of a set as a PNG file whose name ends in its label. */
-function writePng(set: ImageSet, k: number, file: string): void {
-  const { width: w, height: h, channels: c } = set;
-  const canvas = createCanvas(w, h);
-  const ctx = canvas.getContext('2d');
-  const img = ctx.createImageData(w, h);
-  for (let p = 0; p < w * h; p++) {
-    const at = (k * w * h + p) * c;
-    img.data.set(
-      c === 1
-        ? [set.images[at], set.images[at], set.images[at], 255]
-        : [set.images[at], set.images[at + 1], set.images[at + 2], 255],
-      p * 4,
-    );
-  }
-  ctx.putImageData(img, 0, 0);
-  writeFileSync(file, canvas.toBuffer('image/png'));
-}
-
 const labelOf = (file: string) => Number(/-(\d)\.png$/.exec(file)![1]);
 
 /** The CLI's --json run over `files`: every line parses, one per file, in the order given. */
@@ -121,8 +102,7 @@ test('results come in the order given across batches, a bad file in its place; t
   const mnist = loadMnist('test');
   const sub = join(dir, 'few');
   mkdirSync(sub);
-  const files = Array.from({ length: 7 }, (_, k) => join(sub, `mnist-${k}-${mnist.labels[k]}.png`));
-  files.forEach((f, k) => writePng(mnist, k, f));
+  const files = writeSetPngs(takeFirst(mnist, 7), sub, 'mnist');
   const bad = join(sub, 'bad-0.png');
   writeFileSync(bad, 'not a picture');
   const order = [...files.slice(0, 4), bad, ...files.slice(4)];
@@ -220,11 +200,7 @@ test('test sets as PNG files: on MNIST the CLI scores what tools:evaluate does; 
   for (const name of ['mnist', 'mnistm'] as const) {
     const set = loadDataset(name, 'test', { limit: count });
     const sub = join(dir, name);
-    mkdirSync(sub);
-    const files = Array.from({ length: set.count }, (_, k) =>
-      join(sub, `${name}-${String(k).padStart(5, '0')}-${set.labels[k]}.png`),
-    );
-    files.forEach((f, k) => writePng(set, k, f));
+    const files = writeSetPngs(set, sub, name);
     const run = await classify(['--model', fixture.model, '--json', ...files]);
     assert.equal(run.code, 0, run.stderr);
     const results = parseResults(run, files);

@@ -16,6 +16,12 @@ export interface Augmentation {
   readonly shift: number;
   /** Standard deviation of the added noise, in [0, 1] units. */
   readonly noise: number;
+  /**
+   * Random colour: each channel's [0, 1] intensities are mapped linearly onto [lo, hi], lo and hi drawn uniformly
+   * in [0, 1] per channel and image, so brightness, contrast and polarity change per channel (a grey digit becomes
+   * any colour on any ground). For grey sources and colour targets such as MNIST-M.
+   */
+  readonly colour?: boolean;
 }
 
 /**
@@ -25,8 +31,10 @@ export interface Augmentation {
 export const AUGMENTATIONS = {
   affine: { rotation: (10 * Math.PI) / 180, scale: 0.1, shear: 0.1, shift: 2.3, noise: 0.05 },
   strong: { rotation: (15 * Math.PI) / 180, scale: 0.1, shear: 0.3, shift: 2.3, noise: 0.05 },
+  colour: { rotation: (10 * Math.PI) / 180, scale: 0.1, shear: 0.1, shift: 2.3, noise: 0.05, colour: true },
 } as const satisfies Record<string, Augmentation>;
 export type AugmentationName = keyof typeof AUGMENTATIONS;
+export const AUGMENTATION_NAMES = Object.keys(AUGMENTATIONS) as AugmentationName[];
 
 /**
  * Warps one H x W x C image in place (bilinear, pixels outside the image take the nearest edge pixel, so a
@@ -41,6 +49,14 @@ export function augmentImage(
   a: Augmentation,
   scratch: Float32Array,
 ): void {
+  const n = h * w * c;
+  if (a.colour) {
+    for (let ch = 0; ch < c; ch++) {
+      const lo = rng.next(),
+        hi = rng.next();
+      for (let i = ch; i < n; i += c) image[i] = lo + (hi - lo) * image[i];
+    }
+  }
   const angle = rng.uniform(-a.rotation, a.rotation);
   const scale = 1 + rng.uniform(-a.scale, a.scale);
   const shear = rng.uniform(-a.shear, a.shear);
@@ -60,7 +76,6 @@ export function augmentImage(
     i11 = m00 / det;
   const cx = (w - 1) / 2,
     cy = (h - 1) / 2;
-  const n = h * w * c;
   scratch.set(image.subarray(0, n));
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {

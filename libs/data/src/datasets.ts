@@ -8,9 +8,18 @@ import { generateMnistM, MNISTM_DEFAULT_BRIGHTNESS, MNISTM_DEFAULT_CONTRAST, MNI
 import { mixSeed } from './rng.ts';
 import { loadSvhn } from './svhn.ts';
 import { generateSynthDigits, SYNTH_VERSION } from './synth.ts';
-import { loadUsps } from './usps.ts';
+import { loadUsps, uspsForm } from './usps.ts';
 
-export const DATASETS = ['mnist', 'svhn', 'usps', 'synth', 'synth-hand', 'synth-grey', 'mnistm'] as const;
+export const DATASETS = [
+  'mnist',
+  'svhn',
+  'usps',
+  'synth',
+  'synth-hand',
+  'synth-grey',
+  'mnistm',
+  'mnist-as-usps',
+] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
 export const SYNTH_DEFAULT_COUNT: Record<Split, number> = { train: 60000, test: 10000 };
@@ -65,6 +74,8 @@ export function loadDataset(name: DatasetName, split: Split, options: LoadOption
       return takeFirst(loadSvhn(split, join(dataDir, 'svhn')), limit ?? Infinity);
     case 'usps':
       return takeFirst(loadUsps(split, join(dataDir, 'usps')), limit ?? Infinity);
+    case 'mnist-as-usps':
+      return uspsForm(takeFirst(loadMnist(split), limit ?? Infinity), `${name}/${split}`);
     case 'synth':
     case 'synth-hand': {
       const count = Math.min(limit ?? SYNTH_DEFAULT_COUNT[split], SYNTH_DEFAULT_COUNT[split]);

@@ -9,6 +9,7 @@ export {
   uspsFromText,
   uspsPixel,
   uspsHowToGet,
+  uspsForm,
   USPS_FILES,
   USPS_COUNTS,
   USPS_SHA256,
@@ -37,7 +38,14 @@ export {
   resizeBilinear,
   type Preprocessing,
 } from './preprocess.ts';
-export { AUGMENTATIONS, augmentImage, type Augmentation, type AugmentationName } from './augment.ts';
+export {
+  AUGMENTATIONS,
+  AUGMENTATION_NAMES,
+  augmentImage,
+  type Augmentation,
+  type AugmentationName,
+} from './augment.ts';
+export { imagePng, writeSetPngs } from './png.ts';
 export { prepareDigit, DIGIT_PREPARATION, type RgbaImage, type PreparedDigit } from './digit.ts';
 export {
   epochPermutation,

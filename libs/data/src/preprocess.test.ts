@@ -81,3 +81,37 @@ test('augmentation: each image changes by its own draws from (seed, index), the 
   const std = Math.sqrt(img.reduce((a, v) => a + (v - mean) ** 2, 0) / INPUT_SIZE);
   assert.ok(Math.abs(mean) < 1e-4 && Math.abs(std - 1) < 1e-3, `${mean} ${std}`);
 });
+
+test('colour augmentation: a grey digit gets its own colour and polarity per channel and image', () => {
+  // A bright square on a dark ground; noise and geometry off, so only the colour mapping acts.
+  const images = new Uint8Array(32 * 32);
+  for (let y = 10; y < 22; y++) for (let x = 10; x < 22; x++) images[y * 32 + x] = 255;
+  const count = 200;
+  const set: ImageSet = {
+    name: 'square',
+    count,
+    height: 32,
+    width: 32,
+    channels: 1,
+    images: new Uint8Array(count * 32 * 32).map((_, i) => images[i % (32 * 32)]),
+    labels: new Uint8Array(count),
+  };
+  const colour = { rotation: 0, scale: 0, shear: 0, shift: 0, noise: 0, colour: true };
+  const out = preprocessBatch(set, [...Array(count).keys()], undefined, { augmentation: colour, seed: 3 });
+  const inside = (k: number, ch: number) => out[k * INPUT_SIZE + (16 * 32 + 16) * 3 + ch];
+  const outside = (k: number, ch: number) => out[k * INPUT_SIZE + ch];
+  let inverted = 0,
+    differ = 0;
+  for (let k = 0; k < count; k++) {
+    for (let ch = 0; ch < 3; ch++) if (inside(k, ch) < outside(k, ch)) inverted++;
+    if (Math.abs(inside(k, 0) - inside(k, 1)) > 0.05) differ++;
+  }
+  // Each channel is inverted with probability 1/2; channels of one image differ.
+  assert.ok(inverted > 0.4 * 3 * count && inverted < 0.6 * 3 * count, `${inverted} of ${3 * count} channels inverted`);
+  assert.ok(differ > 0.8 * count, `only ${differ} of ${count} images have channels that differ`);
+  // The same draws in any batch.
+  assert.deepEqual(
+    preprocessBatch(set, [5], undefined, { augmentation: colour, seed: 3 }),
+    out.subarray(5 * INPUT_SIZE, 6 * INPUT_SIZE),
+  );
+});

@@ -6,7 +6,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { loadDataset, workspaceRoot } from './datasets.ts';
-import { loadUsps, USPS_COUNTS, USPS_FILES, uspsFromGzip, uspsFromText, uspsPixel } from './usps.ts';
+import type { ImageSet } from './imageset.ts';
+import {
+  loadUsps,
+  USPS_COUNTS,
+  USPS_FILES,
+  USPS_FRAME,
+  USPS_PAD,
+  USPS_SIZE,
+  uspsForm,
+  uspsFromGzip,
+  uspsFromText,
+  uspsPixel,
+} from './usps.ts';
 
 /** One ESL line: label then 256 values, formatted like the training file ("6.0000 -1.0000 ..."). */
 function line(label: number | string, values: ArrayLike<number>, fmt = (v: number) => v.toFixed(4)): string {
@@ -210,4 +222,41 @@ test('the real ESL files: 7,291 / 2,007 digits, the published label histograms, 
     assert.ok(cornerDark / set.count > 0.95);
     assert.equal(loadDataset('usps', split, { dataDir: realDir, limit: 100 }).count, 100);
   }
+});
+
+test('uspsForm: a slanted bar comes out upright, 16 pixels long along its longer side, centred in the 22x22 frame', () => {
+  // A bar 3 pixels wide and 14 tall leaning right by half a pixel a row ("/"), off-centre in a 28x28 frame.
+  const images = new Uint8Array(28 * 28);
+  for (let y = 6; y < 20; y++) {
+    const x0 = Math.round(8 + (20 - y) * 0.5);
+    for (let x = x0; x < x0 + 3; x++) images[y * 28 + x] = 255;
+  }
+  const blank = new Uint8Array(28 * 28);
+  const set: ImageSet = {
+    name: 'bars',
+    count: 2,
+    height: 28,
+    width: 28,
+    channels: 1,
+    images: Uint8Array.from([...images, ...blank]),
+    labels: Uint8Array.from([1, 7]),
+  };
+  const formed = uspsForm(set, 'formed');
+  assert.deepEqual([formed.name, formed.count, formed.height, formed.width], ['formed', 2, USPS_FRAME, USPS_FRAME]);
+  assert.deepEqual(formed.labels, set.labels);
+  const at = (x: number, y: number) => formed.images[y * USPS_FRAME + x];
+  const ink = (y: number) => [...Array(USPS_FRAME).keys()].filter((x) => at(x, y) >= 128);
+  const rows = [...Array(USPS_FRAME).keys()].filter((y) => ink(y).length > 0);
+  assert.deepEqual([rows[0], rows[rows.length - 1]], [USPS_PAD, USPS_PAD + USPS_SIZE - 1], 'spans rows 3..18');
+  // Upright: every row's ink has the same centre, the frame's centre, within a pixel.
+  for (const y of rows.slice(1, -1)) {
+    const xs = ink(y);
+    const centre = (xs[0] + xs[xs.length - 1] + 1) / 2;
+    assert.ok(Math.abs(centre - USPS_FRAME / 2) <= 1, `row ${y}: ink ${xs} is not centred`);
+  }
+  assert.ok(
+    formed.images.subarray(USPS_FRAME * USPS_FRAME).every((v) => v === 0),
+    'a blank image stays blank',
+  );
+  assert.throws(() => uspsForm({ ...set, channels: 3, images: new Uint8Array(2 * 28 * 28 * 3) }), /grey images/);
 });

@@ -134,3 +134,79 @@ export function loadUsps(split: Split, dir: string, options: UspsLoadOptions = {
   const count = options.count === undefined ? USPS_COUNTS[split] : (options.count ?? undefined);
   return uspsFromGzip(bytes, file, name, count);
 }
+
+/**
+ * A grey set redrawn the way USPS digits were prepared: deslanted (a horizontal shear that makes the ink's
+ * second moment upright), then scaled, keeping the aspect, until the ink's box (pixels over half intensity) is
+ * USPS_SIZE pixels along its longer side, centred in a USPS_FRAME frame. MNIST digits are slanted as written and
+ * sit by their centre of mass in a 20x20 box; this gives a source the target's geometry (domain knowledge of how
+ * USPS was made, no target images or labels).
+ */
+export function uspsForm(set: ImageSet, name = set.name): ImageSet {
+  if (set.channels !== 1) throw new Error(`${set.name}: uspsForm takes grey images, got ${set.channels} channels.`);
+  const { height: h, width: w } = set;
+  const frame = USPS_FRAME * USPS_FRAME;
+  const images = new Uint8Array(set.count * frame);
+  for (let i = 0; i < set.count; i++) {
+    const src = set.images.subarray(i * h * w, (i + 1) * h * w);
+    // Moments of the ink about its centre of mass (pixel centres at x + 0.5).
+    let m = 0,
+      mx = 0,
+      my = 0;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = src[y * w + x];
+        m += v;
+        mx += v * (x + 0.5);
+        my += v * (y + 0.5);
+      }
+    if (m === 0) continue; // a blank image stays blank
+    const cx = mx / m,
+      cy = my / m;
+    let mu11 = 0,
+      mu02 = 0;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        const v = src[y * w + x];
+        mu11 += v * (x + 0.5 - cx) * (y + 0.5 - cy);
+        mu02 += v * (y + 0.5 - cy) ** 2;
+      }
+    const skew = mu02 > 0 ? mu11 / mu02 : 0;
+    // The ink's box in deslanted coordinates (u = x - skew (y - cy), v = y).
+    let u0 = Infinity,
+      u1 = -Infinity,
+      v0 = Infinity,
+      v1 = -Infinity;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        if (src[y * w + x] < 128) continue;
+        const u = x + 0.5 - skew * (y + 0.5 - cy);
+        u0 = Math.min(u0, u - 0.5);
+        u1 = Math.max(u1, u + 0.5);
+        v0 = Math.min(v0, y);
+        v1 = Math.max(v1, y + 1);
+      }
+    if (u0 > u1) continue; // no pixel over half intensity: nothing to box
+    const scale = USPS_SIZE / Math.max(u1 - u0, v1 - v0);
+    const uc = (u0 + u1) / 2,
+      vc = (v0 + v1) / 2;
+    const out = images.subarray(i * frame, (i + 1) * frame);
+    const at = (x: number, y: number) => (x >= 0 && x < w && y >= 0 && y < h ? src[y * w + x] : 0);
+    for (let Y = 0; Y < USPS_FRAME; Y++)
+      for (let X = 0; X < USPS_FRAME; X++) {
+        // Output pixel centre -> deslanted coordinates -> source coordinates, sampled bilinearly.
+        const v = vc + (Y + 0.5 - USPS_FRAME / 2) / scale;
+        const u = uc + (X + 0.5 - USPS_FRAME / 2) / scale;
+        const sx = u + skew * (v - cy) - 0.5,
+          sy = v - 0.5;
+        const x0 = Math.floor(sx),
+          y0 = Math.floor(sy);
+        const fx = sx - x0,
+          fy = sy - y0;
+        const top = at(x0, y0) + (at(x0 + 1, y0) - at(x0, y0)) * fx;
+        const bottom = at(x0, y0 + 1) + (at(x0 + 1, y0 + 1) - at(x0, y0 + 1)) * fx;
+        out[Y * USPS_FRAME + X] = Math.round(top + (bottom - top) * fy);
+      }
+  }
+  return { name, count: set.count, height: USPS_FRAME, width: USPS_FRAME, channels: 1, images, labels: set.labels };
+}

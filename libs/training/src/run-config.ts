@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { DATASETS, type DatasetName } from '@dann/data';
+import { AUGMENTATION_NAMES, DATASETS, type DatasetName } from '@dann/data';
 import { nonNegative, oneOf, positiveInt, type OptionSpec } from '@dann/cli';
 import { PRESET_NAMES, type Group } from './architecture.ts';
 import { METHODS } from './objectives/index.ts';
@@ -73,7 +73,7 @@ export const RUN_OPTIONS = {
   augment: {
     type: 'string',
     description:
-      'none | affine: each training image randomly rotated (±10°), scaled (±10%), sheared (±0.1), shifted (±2.3 px), with noise | strong: ±15°, shear ±0.3',
+      "none | affine: each training image randomly rotated (±10°), scaled (±10%), sheared (±0.1), shifted (±2.3 px), with noise | strong: ±15°, shear ±0.3 | colour: affine, and each channel's intensities mapped onto a random [lo, hi] (colour, contrast, polarity)",
     default: 'none',
   },
   optimizer: { type: 'string', description: OPTIMIZERS.join(' | '), default: 'adam' },
@@ -211,10 +211,10 @@ export function runConfigOf(s: RunSettings): RunConfig {
       throw new Error('--method shot adapts a trained model: pass --init-from runs/SOURCE (a source-only run).');
     if (!freeze.includes('label')) freeze.push('label');
   }
-  const augment = oneOf('augment', str('augment'), ['none', 'affine', 'strong'] as const);
+  const augment = oneOf('augment', str('augment'), ['none', ...AUGMENTATION_NAMES] as const);
   if (method === 'mean-teacher' && augment === 'none')
     throw new Error(
-      '--method mean-teacher compares two random changes of each target image: pass --augment affine (or strong).',
+      '--method mean-teacher compares two random changes of each target image: pass --augment affine (or strong, colour).',
     );
   const fraction = (name: RunOptionName) => {
     const v = number(name);

@@ -41,7 +41,10 @@ test('shot adapts a trained model with its label head frozen; without one it is 
   assert.deepEqual(config.train.frozen, ['label']);
   assert.equal(config.train.infoMax, 0.5);
   assert.equal(config.train.augment, 'affine');
-  assert.throws(() => resolveRun({ augment: 'lots' }), /--augment must be one of none, affine, strong, colour, got "lots"/);
+  assert.throws(
+    () => resolveRun({ augment: 'lots' }),
+    /--augment must be one of none, affine, strong, colour, got "lots"/,
+  );
 });
 
 test('information maximisation rewards confident and diverse target predictions, not a collapse onto one class', () => {

@@ -259,4 +259,8 @@ test('uspsForm: a slanted bar comes out upright, 16 pixels long along its longer
     'a blank image stays blank',
   );
   assert.throws(() => uspsForm({ ...set, channels: 3, images: new Uint8Array(2 * 28 * 28 * 3) }), /grey images/);
+  // The dataset: MNIST's digits and labels in USPS's frame.
+  const asUsps = loadDataset('mnist-as-usps', 'test', { limit: 5 });
+  assert.deepEqual([asUsps.name, asUsps.height, asUsps.width], ['mnist-as-usps/test', USPS_FRAME, USPS_FRAME]);
+  assert.deepEqual(asUsps.labels, loadDataset('mnist', 'test', { limit: 5 }).labels);
 });

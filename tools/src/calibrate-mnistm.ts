@@ -39,7 +39,9 @@ runMain(async () => {
     throw new Error(
       `${positionals[0]} was trained on ${config.run.data.source}; calibration needs a run trained on mnist.`,
     );
-  console.log(`mnist test accuracy: ${evaluate(net, loadDataset('mnist', 'test', { limit })).accuracy.toFixed(4)}`);
+  console.log(
+    `mnist test accuracy: ${(await evaluate(net, loadDataset('mnist', 'test', { limit }))).accuracy.toFixed(4)}`,
+  );
   console.log('| brightness | MNIST-M-style test accuracy |\n| --- | --- |');
   for (const b of levels) {
     const set = loadDataset('mnistm', 'test', {
@@ -48,7 +50,7 @@ runMain(async () => {
       mnistmContrast: contrast,
       dataDir: v['data-dir'],
     });
-    console.log(`| ${b} | ${evaluate(net, set).accuracy.toFixed(4)} |`);
+    console.log(`| ${b} | ${(await evaluate(net, set)).accuracy.toFixed(4)} |`);
   }
   net.dispose();
 });

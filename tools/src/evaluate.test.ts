@@ -61,7 +61,7 @@ test('tools:evaluate reports a trained run on its test sets and writes results.m
     });
     const last = loadCheckpoint<TrainConfig>(join(run, 'checkpoint.bin'));
     const net = new DannNetwork(architectureOf(last.config), last.weights);
-    const expected = evaluate(net, loadDataset('mnist', 'test', { dataDir, limit: 40 })).accuracy;
+    const expected = (await evaluate(net, loadDataset('mnist', 'test', { dataDir, limit: 40 }))).accuracy;
     net.dispose();
 
     const r = spawnSync(

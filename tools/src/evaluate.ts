@@ -40,8 +40,8 @@ runMain(async () => {
       pair: `${source} -> ${target}`,
       checkpoint: basename(file),
       step: ckpt.step,
-      source: evaluate(net, loadDataset(source, 'test', dataOpts)),
-      target: evaluate(net, loadDataset(target, 'test', dataOpts)),
+      source: await evaluate(net, loadDataset(source, 'test', dataOpts)),
+      target: await evaluate(net, loadDataset(target, 'test', dataOpts)),
     };
     net.dispose();
     writeFileSync(join(run, 'results.md'), resultMarkdown(result));

@@ -34,7 +34,7 @@ const command = {
 } as const;
 
 /** The network's test accuracy: from tools:evaluate's results.json when it scored this checkpoint, else measured now. */
-function accuracyOfRun(run: string, loaded: LoadedRun, dataDir: string | undefined) {
+async function accuracyOfRun(run: string, loaded: LoadedRun, dataDir: string | undefined) {
   const file = join(run, 'results.json');
   if (existsSync(file)) {
     const r = JSON.parse(readFileSync(file, 'utf8')) as RunResult;
@@ -46,8 +46,8 @@ function accuracyOfRun(run: string, loaded: LoadedRun, dataDir: string | undefin
       };
   }
   const { source, target } = loaded.config.run.data;
-  const s = evaluate(loaded.net, loadDataset(source, 'test', { dataDir }));
-  const t = evaluate(loaded.net, loadDataset(target, 'test', { dataDir }));
+  const s = await evaluate(loaded.net, loadDataset(source, 'test', { dataDir }));
+  const t = await evaluate(loaded.net, loadDataset(target, 'test', { dataDir }));
   return { source: s.accuracy, target: t.accuracy, testImages: Math.min(s.count, t.count) };
 }
 
@@ -73,7 +73,7 @@ runMain(async () => {
   const { config, checkpoint } = loaded;
   const { source, target } = config.run.data;
   const { method } = config.run.train;
-  const accuracy = accuracyOfRun(run, loaded, dataDir);
+  const accuracy = await accuracyOfRun(run, loaded, dataDir);
   loaded.net.dispose();
   const request = {
     arch: architectureOf(checkpoint.config),

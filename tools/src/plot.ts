@@ -22,13 +22,13 @@ const command = {
 } as const;
 
 /** Feature-layer activations of the first `n` images of a set. */
-function features(
+async function features(
   net: DannNetwork,
   set: ImageSet,
   n: number,
-): { x: Float32Array; labels: Uint8Array; dim: number; count: number } {
+): Promise<{ x: Float32Array; labels: Uint8Array; dim: number; count: number }> {
   const s = takeFirst(set, n);
-  const x = net.embed(
+  const x = await net.embed(
     preprocessBatch(
       s,
       Uint32Array.from({ length: s.count }, (_, i) => i),
@@ -37,9 +37,15 @@ function features(
   return { x, labels: s.labels, dim: x.length / s.count, count: s.count };
 }
 
-function embeddingPlot(net: DannNetwork, source: ImageSet, target: ImageSet, n: number, title: string): Buffer {
-  const src = features(net, source, n),
-    tgt = features(net, target, n);
+async function embeddingPlot(
+  net: DannNetwork,
+  source: ImageSet,
+  target: ImageSet,
+  n: number,
+  title: string,
+): Promise<Buffer> {
+  const src = await features(net, source, n),
+    tgt = await features(net, target, n);
   const rows: number[][] = [];
   for (const f of [src, tgt])
     for (let i = 0; i < f.count; i++) rows.push(Array.from(f.x.subarray(i * f.dim, (i + 1) * f.dim)));
@@ -117,12 +123,12 @@ runMain(async () => {
     const resultsFile = join(run, 'results.json');
     const confusion = existsSync(resultsFile)
       ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { target: { confusion: number[][] } }).target.confusion
-      : evaluate(net, targetTest).confusion;
+      : (await evaluate(net, targetTest)).confusion;
     const files: Record<string, Buffer> = {
       'loss.png': loss,
       'accuracy.png': accuracy,
       'confusion.png': confusionChart({ title: `Target (${target}) test confusion: ${run}`, matrix: confusion }),
-      'embedding.png': embeddingPlot(
+      'embedding.png': await embeddingPlot(
         net,
         sourceTest,
         targetTest,

@@ -11,12 +11,13 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import forge from 'node-forge';
 import WebSocket from 'ws';
+import { webgpuTestSkip } from '@dann/backend';
 import { decodeCheckpoint, RUN_OPTIONS } from '@dann/training';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
 import { coordinator, runScript, SERVE, START, TOKEN, TRAIN, until } from './testing/processes.ts';
 
-const trainer = (url: string, name: string, token = TOKEN, extra: string[] = []) =>
-  runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', 'wasm', ...extra]);
+const trainer = (url: string, name: string, token = TOKEN, extra: string[] = [], backend = 'wasm') =>
+  runScript(START, ['--coordinator', url, '--token', token, '--name', name, '--backend', backend, ...extra]);
 const steps = (out: string) =>
   existsSync(join(out, 'metrics.jsonl'))
     ? readFileSync(join(out, 'metrics.jsonl'), 'utf8')
@@ -251,42 +252,70 @@ test('a killed coordinator resumes from its checkpoint and trainers reconnect on
   rmSync(out, { recursive: true });
 });
 
+/** Runs one epoch with a trainer per backend (`late`: one wasm trainer joins mid-run); the last weights and the coordinator's log. */
+async function weightsAfter(
+  backends: string[],
+  late = false,
+): Promise<{ w: Float32Array; log: string; trainers: string[] }> {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', String(late ? 1 : backends.length), '--epochs', '1']);
+  const url = await c.url();
+  const ts = backends.map((b, i) => trainer(url, `${b}-${i}`, TOKEN, [], b));
+  if (late) {
+    await until('a few steps', () => steps(out) >= 3);
+    // Hold the early trainer until the late one has joined: otherwise a fast machine finishes the 10 steps
+    // before a new trainer process is up, and nothing joins late.
+    ts[0].child.kill('SIGSTOP');
+    ts.push(trainer(url, 'late'));
+    await until('the late trainer to join', () => c.output.includes('trainer late joined'));
+    ts[0].child.kill('SIGCONT');
+  }
+  assert.equal(await c.exit, 0, c.output);
+  assert.deepEqual(
+    await Promise.all(ts.map((t) => t.exit)),
+    ts.map(() => 0),
+  );
+  const w = decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin'))).weights;
+  rmSync(out, { recursive: true });
+  return { w, log: c.output, trainers: ts.map((t) => t.output) };
+}
+
+/** The largest weight difference, relative to the largest weight. */
+function relativeDiff(a: Float32Array, b: Float32Array): number {
+  let diff = 0,
+    scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(a[i]));
+  }
+  return diff / scale;
+}
+
 test('two trainers with batch b each reach the same weights as one trainer with batch 2b; a late joiner stays in sync', {
   timeout: 240_000,
 }, async () => {
-  const weightsAfter = async (names: string[], lateJoiner = false) => {
-    const out = tempRun();
-    const c = coordinator(out, ['--min-trainers', String(lateJoiner ? 1 : names.length), '--epochs', '1']);
-    const url = await c.url();
-    const ts = names.map((n) => trainer(url, n));
-    if (lateJoiner) {
-      await until('a few steps', () => steps(out) >= 3);
-      // Hold the early trainer until the late one has joined: otherwise a fast machine finishes the 10 steps
-      // before a new trainer process is up, and nothing joins late.
-      ts[0].child.kill('SIGSTOP');
-      ts.push(trainer(url, 'late'));
-      await until('the late trainer to join', () => c.output.includes('trainer late joined'));
-      ts[0].child.kill('SIGCONT');
-    }
-    assert.equal(await c.exit, 0, c.output);
-    await Promise.all(ts.map((t) => t.exit));
-    const w = decodeCheckpoint(readFileSync(join(out, 'checkpoint.bin'))).weights;
-    const log = c.output;
-    rmSync(out, { recursive: true });
-    return { w, log };
-  };
-  const two = await weightsAfter(['a', 'b']);
-  const one = await weightsAfter(['solo']);
-  let diff = 0,
-    scale = 0;
-  for (let i = 0; i < one.w.length; i++) {
-    diff = Math.max(diff, Math.abs(one.w[i] - two.w[i]));
-    scale = Math.max(scale, Math.abs(one.w[i]));
-  }
-  assert.ok(diff / scale < 1e-4, `max weight difference ${diff} (relative ${diff / scale})`);
-  const late = await weightsAfter(['early'], true);
+  const two = await weightsAfter(['wasm', 'wasm']);
+  const one = await weightsAfter(['wasm']);
+  assert.ok(relativeDiff(one.w, two.w) < 1e-4, `relative weight difference ${relativeDiff(one.w, two.w)}`);
+  const late = await weightsAfter(['wasm'], true);
   assert.match(late.log, /trainer late joined \(wasm/);
   assert.doesNotMatch(late.log, /differ from the coordinator's/);
+});
+
+const noGpu = await webgpuTestSkip();
+if (noGpu) console.log(`# skipping the webgpu trainer test: ${noGpu}`);
+
+test("a webgpu trainer and a wasm trainer in one run: replicas stay identical, and the weights are one wasm trainer's with batch 2b", {
+  skip: noGpu,
+  timeout: 300_000,
+}, async () => {
+  const mixed = await weightsAfter(['webgpu', 'wasm']);
+  const one = await weightsAfter(['wasm']);
+  assert.match(mixed.trainers[0], /backend: webgpu on (software )?GPU /);
+  assert.match(mixed.log, /trainer webgpu-0 joined \(webgpu on (software )?GPU .*WebGPU on \w+, dawn\.node/);
+  // The coordinator compares every replica's weight checksum with its own after step 10.
+  assert.doesNotMatch(mixed.log, /differ from the coordinator's/);
+  assert.ok(relativeDiff(one.w, mixed.w) < 1e-4, `relative weight difference ${relativeDiff(one.w, mixed.w)}`);
 });
 
 /** A self-signed certificate for 127.0.0.1 (its own CA), written as PEM files into `dir`. */

@@ -141,7 +141,11 @@ runMain(async () => {
     how: { distributed: true, minTrainers, aggregate, clipFactor, wireDtype },
   });
   let finished!: () => void;
-  const done = new Promise<void>((resolve) => (finished = resolve));
+  let failed!: (err: unknown) => void;
+  const done = new Promise<void>((resolve, reject) => {
+    finished = resolve;
+    failed = reject;
+  });
   const coordinator = new Coordinator({
     run,
     settings,
@@ -159,7 +163,8 @@ runMain(async () => {
     resume,
     log,
     onDone: () => finished(),
-    onStep: (m) => files.step(m, coordinator),
+    onStep: (m): Promise<void> => files.step(m, coordinator),
+    onError: failed,
   });
   if (resume) files.resumeAt(coordinator.step);
 

@@ -4,7 +4,11 @@ import { nxInvocationOption, oneOf, type OptionSpec } from '@dann/cli';
 /** Where a trainer computes: the options trainer:train and trainer:start share. */
 export const DEVICE_OPTIONS = {
   backend: { type: 'string', description: BACKEND_CHOICES.join(' | '), default: 'auto' },
-  gpu: { type: 'string', description: 'GPU index for tfjs-node-gpu (sets CUDA_VISIBLE_DEVICES)' },
+  gpu: {
+    type: 'string',
+    description:
+      'GPU index: the N-th hardware GPU adapter (WebGPU); with --backend tensorflow-gpu, CUDA_VISIBLE_DEVICES',
+  },
   'strict-device': { type: 'boolean', description: 'fail instead of falling back when the GPU cannot be used' },
   'data-dir': { type: 'string', description: 'data folder (default: $DANN_DATA_DIR or <workspace>/data)' },
 } as const satisfies Record<string, OptionSpec>;

@@ -51,7 +51,8 @@ runMain(async () => {
     backend,
     dataDir: v['data-dir'],
     log,
-    send: (frame) => ws.send(frame),
+    // A gradient finished after its connection closed is not sent (the replica drops it; the socket may be new).
+    send: (frame) => ws.readyState === WebSocket.OPEN && ws.send(frame),
   });
   let finished = false;
   let attempt = 0;
@@ -62,39 +63,40 @@ runMain(async () => {
   };
 
   const connect = () => {
-    ws = new WebSocket(v.coordinator, {
+    const socket = new WebSocket(v.coordinator, {
       headers: { authorization: `Bearer ${token}` },
       perMessageDeflate: false,
       maxPayload: 1 << 30,
       ca,
     });
-    ws.on('unexpected-response', (_req, res) => {
+    ws = socket;
+    socket.on('unexpected-response', (_req, res) => {
       stop(
         `the coordinator refused the connection (HTTP ${res.statusCode}${res.statusCode === 401 ? ': wrong or missing token' : ''}).`,
       );
-      ws.terminate();
+      socket.terminate();
     });
-    ws.on('open', () => {
+    socket.on('open', () => {
       attempt = 0;
       log(`connected to ${v.coordinator}`);
       replica.hello();
     });
-    ws.on('message', (raw) => {
+    socket.on('message', async (raw) => {
       let frame: Frame;
       try {
         frame = decodeFrame(raw as Buffer, { maxPayload: 1 << 28 });
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
         log(`bad frame from the coordinator: ${err.message}`);
-        return ws.close(1008, 'bad frame');
+        return socket.close(1008, 'bad frame');
       }
-      let outcome: ReturnType<Replica['receive']>;
+      let outcome: Awaited<ReturnType<Replica['receive']>>;
       try {
-        outcome = replica.receive(frame);
+        outcome = await replica.receive(frame);
       } catch (err) {
         // The coordinator's run cannot be trained here (unknown settings, missing data, another network).
         stop((err as Error).message);
-        return ws.close(1000, 'cannot take part');
+        return socket.close(1000, 'cannot take part');
       }
       if (frame.message.type === 'update' && replica.step !== null && replica.step % 20 === 0)
         log(`step ${replica.step}`);
@@ -106,15 +108,15 @@ runMain(async () => {
         case 'fatal':
           // Reconnecting cannot help: the versions will not change by waiting.
           stop(outcome.message);
-          ws.close(1000, 'protocol version');
+          socket.close(1000, 'protocol version');
           break;
         case 'resync':
           log(outcome.message);
-          ws.close(1000, 'out of step');
+          socket.close(1000, 'out of step');
           break;
       }
     });
-    ws.on('error', (err: NodeJS.ErrnoException) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code && TLS_REFUSALS.has(err.code)) {
         // Retrying cannot help: the certificate will not become trusted by waiting.
         return stop(
@@ -123,10 +125,9 @@ runMain(async () => {
       }
       log(`connection error: ${err.message}`);
     });
-    ws.on('close', () => {
+    socket.on('close', () => {
       if (finished) {
-        replica.dispose();
-        log('done');
+        void replica.dispose().then(() => log('done'));
         return;
       }
       const delay = Math.min(15_000, 500 * 2 ** attempt++);

@@ -36,15 +36,19 @@ test('trains a tiny DANN run end to end and writes the run directory', { timeout
         '2',
         '--eval-limit',
         '32',
-        '--backend',
-        'wasm',
+        '--gpu',
+        '99',
         '--out',
         out,
       ],
       { DANN_DATA_DIR: join(dir, 'data') },
     );
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    assert.match(r.stdout, /backend: wasm on cpu \(wasm XNNPACK/);
+    // No GPU 99 anywhere: one line says why, and what trains instead.
+    assert.match(
+      r.stdout,
+      /^GPU 99 unavailable: no (hardware GPU adapter|GPU 99: the hardware adapters are .*)[^\n]*; backend: (wasm on cpu \(wasm XNNPACK|tensorflow on cpu)/m,
+    );
     assert.match(
       r.stdout,
       /epoch 2\/2: source test \d\.\d{4}, target test \d\.\d{4}, source val loss \d\.\d{4} acc \d\.\d{4}/,

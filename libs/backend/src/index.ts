@@ -6,3 +6,4 @@ export {
   type BackendOptions,
 } from './backend.ts';
 export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS, type WasmKernelSet } from './kernels/index.ts';
+export { chooseAdapter, parseAdapterList, surveyAdapters, webgpuTestSkip, type GpuAdapter } from './webgpu.ts';

@@ -53,8 +53,13 @@ export interface CoordinatorOptions {
   readonly log: (line: string) => void;
   /** Called once the last step's update went out and the final checkpoint is written. */
   readonly onDone: () => void;
-  /** Called after every applied step, its update applied (metrics.jsonl, the per-epoch evaluation). */
-  readonly onStep?: (m: StepMetrics) => void;
+  /**
+   * Called after every applied step, its update applied (metrics.jsonl, the per-epoch evaluation). A promise
+   * holds the next step until it settles; its rejection goes to `onError`.
+   */
+  readonly onStep?: (m: StepMetrics) => void | Promise<void>;
+  /** A failure of `onStep`'s work (the run cannot go on). */
+  readonly onError?: (err: unknown) => void;
 }
 
 /** A connected trainer, seen through the two things the coordinator does with it. */
@@ -471,8 +476,10 @@ export class Coordinator {
     const due = seconds > 0 && Date.now() - this.lastCheckpoint >= seconds * 1000;
     if (this.step % every === 0 || this.step % this.plan.stepsPerEpoch === 0 || due) this.checkpoint();
     // After the update and the checkpoint: `this.step` and the weights are those after this step.
-    this.o.onStep?.(this.metrics[this.metrics.length - 1]);
-    setImmediate(() => this.maybeStartStep());
+    const next = () => setImmediate(() => this.maybeStartStep());
+    const after = this.o.onStep?.(this.metrics[this.metrics.length - 1]);
+    if (after) after.then(next, (err) => this.o.onError?.(err));
+    else next();
   }
 
   /**

@@ -38,7 +38,7 @@ test('a one-process run is the distributed engine with one trainer: the weights 
     assert.equal(c.step, 6); // 40 training images in batches of 16: 3 steps per epoch
     const data = loadRunData(run.data, { dataDir });
     const plain = new Trainer(run.train, data.sourceTrain, data.targetTrain);
-    while (!plain.done) plain.trainStep();
+    while (!plain.done) await plain.trainStep();
     assert.deepEqual(loadCheckpoint<TrainConfig>(join(out, 'checkpoint.bin')).weights, plain.weights);
     plain.dispose();
     const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
@@ -66,7 +66,7 @@ test('a one-process run is the distributed engine with one trainer: the weights 
     const mtOut = join(dir, 'mt');
     await runLocal({ ...mt, run: mt.config, out: mtOut, resume: false, dataDir, backend, log: () => {} });
     const mtPlain = new Trainer(mt.config.train, data.sourceTrain, data.targetTrain);
-    while (!mtPlain.done) mtPlain.trainStep();
+    while (!mtPlain.done) await mtPlain.trainStep();
     const mtCheckpoint = loadCheckpoint<TrainConfig>(join(mtOut, 'checkpoint.bin'));
     assert.deepEqual(mtCheckpoint.weights, mtPlain.weights);
     assert.deepEqual(mtCheckpoint.optimizer.state.ema, mtPlain.optimizer.ema);

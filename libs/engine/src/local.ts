@@ -27,6 +27,11 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
   const files = new RunFiles({ ...o, data, how: { backend: o.backend, trainers: 'one, in process' } });
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  let failure: unknown = null;
+  const fail = (err: unknown) => {
+    failure ??= err;
+    finished();
+  };
   const options: CoordinatorOptions = {
     run: o.run,
     settings: o.settings,
@@ -44,18 +49,14 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
     resume: o.resume,
     log: o.log,
     onDone: () => finished(),
-    onStep: (m) => {
-      files.step(m, coordinator);
+    onStep: async (m) => {
+      await files.step(m, coordinator);
       o.onStep?.(m, coordinator);
     },
+    onError: fail,
   };
   const coordinator = new Coordinator(options);
   if (o.resume) files.resumeAt(coordinator.step);
-  let failure: unknown = null;
-  const fail = (err: unknown) => {
-    failure ??= err;
-    finished();
-  };
   // Each side's frames reach the other on a later turn of the event loop, as over a socket.
   const replica: Replica = new Replica({
     name: 'local',
@@ -75,18 +76,18 @@ export async function runLocal(o: LocalRunOptions): Promise<Coordinator> {
   const peer = {
     send: (bytes: Uint8Array) =>
       setImmediate(() => {
-        try {
-          const outcome = replica.receive(decodeFrame(bytes, { maxPayload: 4 * coordinator.paramCount }));
-          if (outcome.kind === 'fatal' || outcome.kind === 'resync') throw new Error(outcome.message);
-        } catch (err) {
-          fail(err);
-        }
+        Promise.resolve()
+          .then(() => replica.receive(decodeFrame(bytes, { maxPayload: 4 * coordinator.paramCount })))
+          .then((outcome) => {
+            if (outcome.kind === 'fatal' || outcome.kind === 'resync') throw new Error(outcome.message);
+          })
+          .catch(fail);
       }),
     close: () => {},
   };
   const id = coordinator.join({ type: 'hello', protocol: PROTOCOL_VERSION, name: 'local', ...o.backend }, peer)!;
   await done;
-  replica.dispose();
+  await replica.dispose();
   if (failure) {
     coordinator.close();
     throw failure;

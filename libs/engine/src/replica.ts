@@ -42,11 +42,16 @@ export class Replica {
   /** Send a weight checksum after every update whose step is a multiple of this (0: never). */
   private checksumEvery = 0;
   private trainer: Trainer | null = null;
+  /** The coordinator's frames, handled one at a time in arrival order (a gradient is read asynchronously). */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Counts connections: a gradient computed for an earlier one is not sent on the next. */
+  private connection = 0;
 
   constructor(private readonly o: ReplicaOptions) {}
 
   /** The first message on every (re)connection. */
   hello(): void {
+    this.connection++;
     this.send({
       type: 'hello',
       protocol: PROTOCOL_VERSION,
@@ -60,7 +65,18 @@ export class Replica {
     this.o.send(encodeFrame(m, payload, this.data?.wireDtype ?? 'f32'));
   }
 
-  receive(frame: Frame): ReplicaOutcome {
+  /** Handles a frame after those received before it; resolves to what the connection should do next. */
+  receive(frame: Frame): Promise<ReplicaOutcome> {
+    return this.enqueue(() => this.handle(frame));
+  }
+
+  private enqueue<T>(work: () => T | Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+
+  private async handle(frame: Frame): Promise<ReplicaOutcome> {
     const msg = frame.message;
     switch (msg.type) {
       case 'welcome': {
@@ -110,7 +126,9 @@ export class Replica {
       case 'assign': {
         if (!this.trainer) return CONTINUE;
         const t0 = performance.now();
-        const r = this.trainer.gradientFor(msg.source, msg.target, msg.lambda, msg.seed);
+        const connection = this.connection;
+        const r = await this.trainer.gradientFor(msg.source, msg.target, msg.lambda, msg.seed);
+        if (connection !== this.connection) return CONTINUE; // assigned on a connection that has since closed
         this.send(
           {
             type: 'gradient',
@@ -160,8 +178,11 @@ export class Replica {
     return this.trainer?.step ?? null;
   }
 
-  dispose(): void {
-    this.trainer?.dispose();
-    this.trainer = null;
+  /** Frees the replica's tensors once the frames before it are handled. */
+  dispose(): Promise<void> {
+    return this.enqueue(() => {
+      this.trainer?.dispose();
+      this.trainer = null;
+    });
   }
 }

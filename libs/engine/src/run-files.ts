@@ -126,27 +126,27 @@ export class RunFiles {
   }
 
   /** After every step: its line, and at an epoch's end the evaluation (and best.bin). */
-  step(m: StepMetrics, coordinator: Coordinator): void {
+  async step(m: StepMetrics, coordinator: Coordinator): Promise<void> {
     this.metrics.append(`${JSON.stringify({ type: 'step', ...m })}\n`);
-    if (coordinator.step % coordinator.plan.stepsPerEpoch === 0) this.epoch(coordinator);
+    if (coordinator.step % coordinator.plan.stepsPerEpoch === 0) await this.epoch(coordinator);
   }
 
-  private evaluate(weights: Float32Array, step: number) {
+  private async evaluate(weights: Float32Array, step: number) {
     const net = new DannNetwork(architectureOf(this.o.run.train), weights);
     const e = {
       step,
-      source: evaluate(net, this.sourceTest),
-      target: evaluate(net, this.targetTest),
-      val: this.o.data.sourceVal.count ? evaluate(net, this.o.data.sourceVal) : null,
+      source: await evaluate(net, this.sourceTest),
+      target: await evaluate(net, this.targetTest),
+      val: this.o.data.sourceVal.count ? await evaluate(net, this.o.data.sourceVal) : null,
     };
     net.dispose();
     this.latest = e;
     return e;
   }
 
-  private epoch(coordinator: Coordinator): void {
+  private async epoch(coordinator: Coordinator): Promise<void> {
     const { step } = coordinator;
-    const e = this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), step);
+    const e = await this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), step);
     const best = this.selectBySource ? e.val !== null && e.val.loss < this.bestValLoss : true;
     if (best) {
       this.bestValLoss = Math.min(this.bestValLoss, e.val?.loss ?? Infinity);
@@ -177,7 +177,7 @@ export class RunFiles {
     const { source: s, target: t } =
       this.latest?.step === coordinator.step
         ? this.latest
-        : this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), coordinator.step);
+        : await this.evaluate(modelWeights(coordinator.weights, coordinator.optimizer), coordinator.step);
     const table = `| network | method | pair | source acc | target acc |\n| --- | --- | --- | --- | --- |\n| ${preset} | ${method} | ${source} -> ${target} | ${s.accuracy.toFixed(4)} | ${t.accuracy.toFixed(4)} |`;
     const model = coordinator.optimizer.ema.length
       ? 'the mean teacher (the moving average of the weights) after the last step'

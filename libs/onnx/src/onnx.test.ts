@@ -52,8 +52,8 @@ const training = { source: 'toy-source', target: 'toy-target', method: 'dann', n
 before(async () => {
   await selectBackend({ backend: 'wasm' });
   const trainer = new Trainer(toyConfig({ architecture: ARCH, method: 'source-only', epochs: 6 }), source, target);
-  while (!trainer.done) trainer.trainStep();
-  weights = trainer.net.getWeights();
+  while (!trainer.done) await trainer.trainStep();
+  weights = await trainer.net.getWeights();
   trainer.dispose();
   dir = mkdtempSync(join(tmpdir(), 'onnx-test-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -107,7 +107,7 @@ export async function verifyOnnx(
   const runner = await openOnnx(model, net.arch.input);
   try {
     const onnx = await runner.probabilities(images);
-    const tfjs = net.predict(images);
+    const tfjs = await net.predict(images);
     return { ...compareProbabilities(onnx, tfjs, tolerance), onnx, tfjs };
   } finally {
     await runner.close();

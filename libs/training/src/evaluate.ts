@@ -13,14 +13,14 @@ export interface Evaluation {
 }
 
 /** Accuracy, loss, per-class accuracy and confusion matrix of the label path on a labelled set. */
-export function evaluate(net: DannNetwork, set: ImageSet, batchSize = 256): Evaluation {
+export async function evaluate(net: DannNetwork, set: ImageSet, batchSize = 256): Promise<Evaluation> {
   const confusion = Array.from({ length: 10 }, () => new Array<number>(10).fill(0));
   let loss = 0;
   const buffer = new Float32Array(batchSize * INPUT_SIZE);
   for (let start = 0; start < set.count; start += batchSize) {
     const m = Math.min(batchSize, set.count - start);
     const indices = Uint32Array.from({ length: m }, (_, i) => start + i);
-    const probs = net.predict(preprocessBatch(set, indices, buffer.subarray(0, m * INPUT_SIZE)), batchSize);
+    const probs = await net.predict(preprocessBatch(set, indices, buffer.subarray(0, m * INPUT_SIZE)), batchSize);
     for (let i = 0; i < m; i++) {
       const row = probs.subarray(i * 10, i * 10 + 10);
       let best = 0;

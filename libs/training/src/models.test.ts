@@ -119,7 +119,7 @@ const meanTeacher = (overrides: Partial<TrainConfig> = {}) =>
   });
 
 for (const method of ['source-only', 'dann', 'mean-teacher'] as const) {
-  test(`${method}: the loss falls on a learnable toy problem`, { timeout: 120_000 }, () => {
+  test(`${method}: the loss falls on a learnable toy problem`, { timeout: 120_000 }, async () => {
     const source = toyDomain(320, 1, 'source');
     const target = toyDomain(320, 2, 'target');
     const config = method === 'mean-teacher' ? meanTeacher({ epochs: 3 }) : toyConfig({ method, epochs: 3 });
@@ -127,7 +127,7 @@ for (const method of ['source-only', 'dann', 'mean-teacher'] as const) {
     const losses: number[] = [];
     const domainAcc: number[] = [];
     while (!trainer.done) {
-      const r = trainer.trainStep();
+      const r = await trainer.trainStep();
       losses.push(r.labelLoss);
       domainAcc.push(r.domainAccuracy);
     }
@@ -135,7 +135,7 @@ for (const method of ['source-only', 'dann', 'mean-teacher'] as const) {
     const first = mean(losses.slice(0, 5)),
       last = mean(losses.slice(-5));
     assert.ok(last < 0.5 * first, `label loss ${first.toFixed(3)} -> ${last.toFixed(3)}`);
-    assert.ok(evaluate(trainer.net, toyDomain(200, 3, 'source')).accuracy > 0.5);
+    assert.ok((await evaluate(trainer.net, toyDomain(200, 3, 'source'))).accuracy > 0.5);
     assert.equal(domainAcc.every(Number.isNaN), method !== 'dann');
     trainer.dispose();
   });
@@ -153,25 +153,25 @@ for (const config of [
     () => resumeMatches(config),
   );
 
-function resumeMatches(config: TrainConfig): void {
+async function resumeMatches(config: TrainConfig): Promise<void> {
   const source = toyDomain(96, 4, 'source');
   const target = toyDomain(64, 5, 'target');
   const straight = new Trainer(config, source, target);
-  for (let i = 0; i < 9; i++) straight.trainStep();
+  for (let i = 0; i < 9; i++) await straight.trainStep();
 
   const first = new Trainer(config, source, target);
-  for (let i = 0; i < 5; i++) first.trainStep(); // crosses into epoch 2 after step 6: resume mid-epoch 1
+  for (let i = 0; i < 5; i++) await first.trainStep(); // crosses into epoch 2 after step 6: resume mid-epoch 1
   const saved = encodeCheckpoint(first.checkpoint({ note: 'mid-run' }));
   first.dispose();
   const resumed = Trainer.fromCheckpoint(decodeCheckpoint(saved), source, target);
   assert.equal(resumed.step, 5);
-  for (let i = 0; i < 4; i++) resumed.trainStep();
+  for (let i = 0; i < 4; i++) await resumed.trainStep();
 
   assert.deepEqual(resumed.weights, straight.weights);
   assert.deepEqual(resumed.optimizer.m, straight.optimizer.m);
   assert.deepEqual(resumed.optimizer.ema, straight.optimizer.ema);
   assert.equal(resumed.optimizer.ema.length, config.optimizer.ema ? resumed.weights.length : 0);
-  assert.deepEqual(resumed.net.getWeights(), straight.net.getWeights());
+  assert.deepEqual(await resumed.net.getWeights(), await straight.net.getWeights());
   straight.dispose();
   resumed.dispose();
 }
@@ -187,11 +187,11 @@ test('a corrupt or truncated checkpoint is refused with one sentence', () => {
   assert.throws(() => decodeCheckpoint(Buffer.from('hello world!'), 'c.bin'), /not a checkpoint file/);
 });
 
-test('training keeps tensor memory flat across steps', { timeout: 60_000 }, () => {
+test('training keeps tensor memory flat across steps', { timeout: 60_000 }, async () => {
   const trainer = new Trainer(toyConfig({ epochs: 2 }), toyDomain(64, 1, 'source'), toyDomain(64, 2, 'target'));
-  trainer.trainStep();
+  await trainer.trainStep();
   const before = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) trainer.trainStep();
+  for (let i = 0; i < 5; i++) await trainer.trainStep();
   assert.equal(tf.memory().numTensors, before);
   trainer.dispose();
 });
@@ -214,9 +214,9 @@ test("with sample ids, a batch split in two gives the whole batch's gradient (sa
       },
       { objectives: objectivesOf({ method: 'dann', domainWeight: 1 }), lambda: 0.7, seed: 11 },
     );
-  const whole = part(all).gradient;
-  const a = part(all.subarray(0, 5)),
-    b = part(all.subarray(5));
+  const whole = (await part(all)).gradient;
+  const a = await part(all.subarray(0, 5)),
+    b = await part(all.subarray(5));
   let diff = 0,
     scale = 0;
   for (let i = 0; i < whole.length; i++) {
@@ -232,12 +232,12 @@ test("mean-teacher: a batch split over two trainers gives the whole batch's grad
   // Without the class-balance term, whose batch mean is over each trainer's shard.
   const config = meanTeacher({ meanTeacher: { consistency: 3, confidence: 0.2, classBalance: 0 } });
   const trainer = new Trainer(config, toyDomain(32, 1, 'source'), toyDomain(32, 2, 'target'));
-  for (let i = 0; i < 3; i++) trainer.trainStep(); // a teacher apart from the student
+  for (let i = 0; i < 3; i++) await trainer.trainStep(); // a teacher apart from the student
   const b = trainer.batchAt(trainer.step);
   const seed = trainer.plan.seed(trainer.step);
-  const whole = trainer.gradientFor(b.source, b.target, 0, seed).gradient;
-  const a = trainer.gradientFor(b.source.subarray(0, 5), b.target.subarray(0, 5), 0, seed),
-    c = trainer.gradientFor(b.source.subarray(5), b.target.subarray(5), 0, seed);
+  const whole = (await trainer.gradientFor(b.source, b.target, 0, seed)).gradient;
+  const a = await trainer.gradientFor(b.source.subarray(0, 5), b.target.subarray(0, 5), 0, seed),
+    c = await trainer.gradientFor(b.source.subarray(5), b.target.subarray(5), 0, seed);
   const n = b.source.length;
   let diff = 0,
     scale = 0;
@@ -249,7 +249,7 @@ test("mean-teacher: a batch split over two trainers gives the whole batch's grad
   trainer.dispose();
 });
 
-test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', () => {
+test('target entropy: adds β x the mean entropy of the target predictions (finite differences on the label head)', async () => {
   const arch = toyWithoutDropout();
   const weights = DannNetwork.initialWeights(arch, 6);
   const net = new DannNetwork(arch, weights);
@@ -259,14 +259,16 @@ test('target entropy: adds β x the mean entropy of the target predictions (fini
     target = preprocessBatch(tgt, [0, 1, 2, 3, 4, 5, 6]);
   const sourceLabels = Uint8Array.from([0, 1, 2, 3, 4], (i) => src.labels[i]);
   const beta = 0.7;
-  const step = (targetEntropy: number) =>
-    computeGradient(
-      net,
-      { source, target, sourceLabels },
-      { objectives: objectivesOf({ method: 'dann', domainWeight: 1, targetEntropy }), lambda: 0.5, seed: 1 },
+  const step = async (targetEntropy: number) =>
+    (
+      await computeGradient(
+        net,
+        { source, target, sourceLabels },
+        { objectives: objectivesOf({ method: 'dann', domainWeight: 1, targetEntropy }), lambda: 0.5, seed: 1 },
+      )
     ).gradient;
-  const plain = step(0),
-    withEntropy = step(beta);
+  const plain = await step(0),
+    withEntropy = await step(beta);
   const entropy = (w: Float32Array) => {
     net.setWeights(w);
     return tf.tidy(() => {
@@ -303,7 +305,7 @@ test('target entropy: adds β x the mean entropy of the target predictions (fini
   net.dispose();
 });
 
-test("a step's gradient is the sum of its terms' gradients; a source-only step with a target term reads the target", () => {
+test("a step's gradient is the sum of its terms' gradients; a source-only step with a target term reads the target", async () => {
   const arch = toyWithoutDropout();
   const net = new DannNetwork(arch, DannNetwork.initialWeights(arch, 4));
   const src = toyDomain(6, 1, 'source'),
@@ -316,10 +318,10 @@ test("a step's gradient is the sum of its terms' gradients; a source-only step w
   };
   const g = (...objectives: Parameters<typeof computeGradient>[2]['objectives']) =>
     computeGradient(net, batch, { objectives, lambda: 0.3, seed: 2 });
-  const label = g(labelCrossEntropy),
-    domain = g(domainAdversarial(0.8)),
-    entropy = g(targetEntropy(0.5)),
-    all = g(labelCrossEntropy, domainAdversarial(0.8), targetEntropy(0.5));
+  const label = await g(labelCrossEntropy),
+    domain = await g(domainAdversarial(0.8)),
+    entropy = await g(targetEntropy(0.5)),
+    all = await g(labelCrossEntropy, domainAdversarial(0.8), targetEntropy(0.5));
   for (let i = 0; i < net.size; i++) {
     const sum = label.gradient[i] + domain.gradient[i] + entropy.gradient[i];
     assert.ok(Math.abs(all.gradient[i] - sum) <= 1e-5 * Math.max(1, Math.abs(sum)), `parameter ${i}`);
@@ -330,8 +332,8 @@ test("a step's gradient is the sum of its terms' gradients; a source-only step w
   // No domain term: the domain head gets no gradient.
   const domainStart = net.specs.find((s) => s.group === 'domain')!.offset;
   assert.ok(entropy.gradient.subarray(domainStart).every((v) => v === 0));
-  assert.throws(
-    () => computeGradient(net, { ...batch, target: undefined }, { objectives: [targetEntropy(1)], lambda: 0, seed: 1 }),
+  await assert.rejects(
+    computeGradient(net, { ...batch, target: undefined }, { objectives: [targetEntropy(1)], lambda: 0, seed: 1 }),
     /target-entropy needs a target batch/,
   );
   net.dispose();

@@ -92,9 +92,9 @@ export class DannNetwork {
     );
   }
 
-  getWeights(): Float32Array {
+  async getWeights(): Promise<Float32Array> {
     const flat = new Float32Array(this.size);
-    this.specs.forEach((s, i) => flat.set(this.vars[i].dataSync() as Float32Array, s.offset));
+    for (const [i, s] of this.specs.entries()) flat.set((await this.vars[i].data()) as Float32Array, s.offset);
     return flat;
   }
 
@@ -154,24 +154,25 @@ export class DannNetwork {
   }
 
   /** Class probabilities (n x 10) for preprocessed NHWC images, in batches. */
-  predict(images: Float32Array, batchSize = 256): Float32Array {
+  predict(images: Float32Array, batchSize = 256): Promise<Float32Array> {
     return this.mapBatches(images, 10, batchSize, (x) =>
       tf.softmax(this.labelLogits(this.features(x, { training: false }), { training: false })),
     );
   }
 
   /** Feature-layer activations (n x d) for preprocessed NHWC images. */
-  embed(images: Float32Array, batchSize = 256): Float32Array {
+  embed(images: Float32Array, batchSize = 256): Promise<Float32Array> {
     const d = featureWidth(this.arch);
     return this.mapBatches(images, d, batchSize, (x) => this.features(x, { training: false }));
   }
 
-  private mapBatches(
+  /** Reads asynchronously: the webgpu backend cannot read a tensor synchronously in Node. */
+  private async mapBatches(
     images: Float32Array,
     width: number,
     batchSize: number,
     fn: (x: tf.Tensor4D) => tf.Tensor,
-  ): Float32Array {
+  ): Promise<Float32Array> {
     const { height: h, width: w, channels: c } = this.arch.input;
     const per = h * w * c;
     const n = images.length / per;
@@ -180,7 +181,7 @@ export class DannNetwork {
     for (let start = 0; start < n; start += batchSize) {
       const m = Math.min(batchSize, n - start);
       const y = tf.tidy(() => fn(tf.tensor4d(images.subarray(start * per, (start + m) * per), [m, h, w, c])));
-      out.set(y.dataSync() as Float32Array, start * width);
+      out.set((await y.data()) as Float32Array, start * width);
       y.dispose();
     }
     return out;

@@ -48,7 +48,7 @@ const TARGET_ID = 0x80000000;
  * weights. The features of source and target rows come from one pass; the label head runs on either domain
  * only when a term asks for it.
  */
-export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptions): StepResult {
+export async function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptions): Promise<StepResult> {
   const { height: h, width: w, channels: c } = net.arch.input;
   const per = h * w * c;
   const samples = batch.sourceLabels.length;
@@ -116,19 +116,20 @@ export function computeGradient(net: DannNetwork, batch: StepBatch, o: StepOptio
     return total!;
   }, variables);
 
+  // Read asynchronously: the webgpu backend cannot read a tensor synchronously in Node.
   const gradient = new Float32Array(net.size);
-  net.specs.forEach((s, i) => {
+  for (const [i, s] of net.specs.entries()) {
     const g = grads[net.variables[i].name];
-    if (g) gradient.set(g.dataSync() as Float32Array, s.offset); // groups no term reaches keep a zero gradient
-  });
-  const figure = (k: ReportedFigure) => reported.get(k)?.dataSync()[0] ?? NaN;
+    if (g) gradient.set((await g.data()) as Float32Array, s.offset); // groups no term reaches keep a zero gradient
+  }
+  const figure = async (k: ReportedFigure) => (await reported.get(k)?.data())?.[0] ?? NaN;
   const result: StepResult = {
     gradient,
     samples,
-    labelLoss: figure('labelLoss'),
-    domainLoss: figure('domainLoss'),
-    labelAccuracy: figure('labelAccuracy'),
-    domainAccuracy: figure('domainAccuracy'),
+    labelLoss: await figure('labelLoss'),
+    domainLoss: await figure('domainLoss'),
+    labelAccuracy: await figure('labelAccuracy'),
+    domainAccuracy: await figure('domainAccuracy'),
   };
   tf.dispose([...Object.values(grads), value, labels, ...reported.values()]);
   return result;

@@ -213,10 +213,10 @@ export class Trainer {
   }
 
   /** Loss parts and flat gradient of the current step's batch; weights unchanged. */
-  gradient(): StepResult & { lambda: number; lr: number } {
+  async gradient(): Promise<StepResult & { lambda: number; lr: number }> {
     const b = this.batchAt(this.step);
     const { lambda, lr } = this.schedule();
-    return { ...this.gradientFor(b.source, b.target, lambda, this.plan.seed(this.step)), lambda, lr };
+    return { ...(await this.gradientFor(b.source, b.target, lambda, this.plan.seed(this.step))), lambda, lr };
   }
 
   /**
@@ -224,7 +224,12 @@ export class Trainer {
    * batchSize of each). Each sample's dropout masks come from its index, so a sharded batch gets the masks
    * the whole batch would: one rule for one process and many. Frozen groups get a zero gradient.
    */
-  gradientFor(sourceIdx: ArrayLike<number>, targetIdx: ArrayLike<number>, lambda: number, seed: number): StepResult {
+  async gradientFor(
+    sourceIdx: ArrayLike<number>,
+    targetIdx: ArrayLike<number>,
+    lambda: number,
+    seed: number,
+  ): Promise<StepResult> {
     const n = sourceIdx.length;
     // Each image's augmentation is drawn from (step seed, domain, index), like its dropout masks.
     const augment = (domain: number) =>
@@ -243,14 +248,14 @@ export class Trainer {
         )
       : undefined;
     const sourceLabels = Uint8Array.from(sourceIdx, (i) => this.source.labels[i]);
-    const result = computeGradient(
+    const result = await computeGradient(
       this.net,
       {
         source,
         sourceLabels,
         target,
         ids: { source: sourceIdx, target: targetIdx },
-        teacherProbs: this.teacherProbs(targetIdx, augment(2)),
+        teacherProbs: await this.teacherProbs(targetIdx, augment(2)),
       },
       { objectives: this.objectives, lambda, seed },
     );
@@ -261,10 +266,10 @@ export class Trainer {
   }
 
   /** The mean teacher's predictions on its own augmentation of the target images (undefined without a teacher). */
-  private teacherProbs(
+  private async teacherProbs(
     targetIdx: ArrayLike<number>,
     augment: Parameters<typeof preprocessBatch>[3],
-  ): Float32Array | undefined {
+  ): Promise<Float32Array | undefined> {
     const t = this.teacher;
     if (!t) return undefined;
     if (t.step !== this.step) {
@@ -289,10 +294,10 @@ export class Trainer {
   }
 
   /** One whole training step: gradient of the local batch, then apply it. */
-  trainStep(): StepReport {
+  async trainStep(): Promise<StepReport> {
     const step = this.step;
     const epoch = this.epoch;
-    const g = this.gradient();
+    const g = await this.gradient();
     const info = this.apply(g.gradient, g.lr);
     return { ...g, ...info, step, epoch };
   }

@@ -39,6 +39,11 @@ const command = {
       default: 'runs/main',
     },
     digits: { type: 'string', description: 'digits classified in the page per model (edge)', default: '40' },
+    webgpu: {
+      type: 'boolean',
+      description:
+        'train: also measure on the first WebGPU adapter (a software one here: record it, judge speed on a GPU)',
+    },
     write: { type: 'boolean', description: "also update these benchmarks' subsections in --out (all always does)" },
     out: { type: 'string', description: 'the Markdown file with the generated block', default: 'BENCHMARKS.md' },
   },
@@ -94,6 +99,7 @@ runMain(async () => {
           batches: v.batches.split(',').map((x) => positiveInt('batches', x)),
           methods: list<Method>('methods', v.methods, METHODS),
           maxSeconds: positiveInt('max-seconds', v['max-seconds']),
+          webgpu: Boolean(v.webgpu),
           log: (l) => console.log(l),
         }),
       );

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatSummary, markdownTable, replaceSection, summarize } from './stats.ts';
 import { kernelSplit, trainRow } from './train.ts';
-import type { TrainMeasurement } from './train-worker.ts';
+import type { TrainDevice, TrainMeasurement } from './train-worker.ts';
 
 test('summaries: median of odd and even counts, min and max', () => {
   assert.deepEqual(summarize([5, 1, 3]), { median: 3, min: 1, max: 5, runs: 3 });
@@ -20,15 +20,12 @@ test('replaceSection swaps only the generated block, or appends it once', () => 
   assert.equal(replaceSection(appended, 'bench', 'y').match(/bench:begin/g)!.length, 1);
 });
 
-const measurement = (
-  kernels: 'reference' | 'project',
-  rates: number[],
-  kernelMs: Record<string, number>,
-): TrainMeasurement => ({
+const measurement = (device: TrainDevice, rates: number[], kernelMs: Record<string, number>): TrainMeasurement => ({
   preset: 'seed',
   batch: 64,
   method: 'dann',
-  kernels,
+  device,
+  deviceName: device === 'webgpu' ? 'GPU Test' : 'cpu',
   samplesPerSec: rates,
   split: { prepare: 4, gradient: 800, apply: 20 },
   kernelMs,
@@ -49,6 +46,11 @@ test('a training row reports medians, ranges, run counts and the ratio of median
     '78.0 (76.0–80.0) [3]',
     '4.11x',
     '700 / 700',
+  ]);
+  // With a webgpu measurement: its rate, and its ratio to the project's kernels.
+  assert.deepEqual(trainRow({ ...c, webgpu: measurement('webgpu', [390, 400], {}) }).slice(7), [
+    '395.0 (390.0–400.0) [2]',
+    '5.06x',
   ]);
   const split = kernelSplit(c);
   assert.match(split, /\| A \| 100 \| 10 \|/);

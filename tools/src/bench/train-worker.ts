@@ -1,6 +1,6 @@
 /**
  * One training-throughput measurement in its own process (so peak RSS and the wasm heap belong to
- * this configuration only): `tsx tools/src/bench/train-worker.ts PRESET BATCH METHOD KERNELS RUNS MAX_SECONDS`.
+ * this configuration only): `tsx tools/src/bench/train-worker.ts PRESET BATCH METHOD DEVICE RUNS MAX_SECONDS`.
  * Prints one JSON line (TrainMeasurement).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,11 +9,17 @@ import { summarize } from './stats.ts';
 import { PRESETS, Trainer, type Method, type PresetName } from '@dann/training';
 import { selectBackend, type WasmKernelSet } from '@dann/backend';
 
+/** Where a measurement trains: wasm with one of its kernel sets, or the first WebGPU adapter (a software one will do). */
+export type TrainDevice = WasmKernelSet | 'webgpu';
+export const TRAIN_DEVICES: readonly TrainDevice[] = ['reference', 'project', 'webgpu'];
+
 export interface TrainMeasurement {
   preset: string;
   batch: number;
   method: Method;
-  kernels: WasmKernelSet;
+  device: TrainDevice;
+  /** The backend's own description of the device (the GPU adapter's name on webgpu). */
+  deviceName: string;
   /** Source samples per second, one value per timed step. */
   samplesPerSec: number[];
   /** Milliseconds per part of a step (medians): batch preparation, gradient, update. */
@@ -47,11 +53,14 @@ export async function measureTraining(
   preset: PresetName,
   batch: number,
   method: Method,
-  kernels: WasmKernelSet,
+  device: TrainDevice,
   runs: number,
   maxSeconds: number,
 ): Promise<TrainMeasurement> {
-  await selectBackend({ backend: 'wasm', wasmKernels: kernels });
+  const { device: deviceName } =
+    device === 'webgpu'
+      ? await selectBackend({ backend: 'webgpu', strictDevice: true })
+      : await selectBackend({ backend: 'wasm', wasmKernels: device });
   const steps = runs + 2;
   const source = randomImages(batch * steps, 1),
     target = randomImages(batch * steps, 2);
@@ -85,7 +94,7 @@ export async function measureTraining(
     preprocessBatch(source, b.source, prepBuffer);
     if (method === 'dann') preprocessBatch(target, b.target, prepBuffer);
     const t1 = performance.now();
-    const g = trainer.gradient(); // prepares its own batch again: the split subtracts it below
+    const g = await trainer.gradient(); // prepares its own batch again: the split subtracts it below
     const t2 = performance.now();
     trainer.apply(g.gradient, g.lr);
     const t3 = performance.now();
@@ -99,8 +108,8 @@ export async function measureTraining(
     times.apply.push(t3 - t2);
     samplesPerSec.push((batch * 1000) / (t3 - t1));
   }
-  const profile = await tf.profile(() => {
-    const g = trainer.gradient();
+  const profile = await tf.profile(async () => {
+    const g = await trainer.gradient();
     trainer.apply(g.gradient, g.lr);
   });
   const kernelMs: Record<string, number> = {};
@@ -110,7 +119,8 @@ export async function measureTraining(
     preset,
     batch,
     method,
-    kernels,
+    device,
+    deviceName,
     samplesPerSec,
     split: {
       prepare: summarize(times.prepare).median,
@@ -124,13 +134,14 @@ export async function measureTraining(
 }
 
 if (process.argv[1]?.endsWith('train-worker.ts')) {
-  const [preset, batch, method, kernels, runs, maxSeconds] = process.argv.slice(2);
+  const [preset, batch, method, device, runs, maxSeconds] = process.argv.slice(2);
   if (!(preset in PRESETS)) throw new Error(`unknown preset ${preset}`);
+  if (!TRAIN_DEVICES.includes(device as TrainDevice)) throw new Error(`unknown device ${device}`);
   const m = await measureTraining(
     preset as PresetName,
     Number(batch),
     method as Method,
-    kernels as WasmKernelSet,
+    device as TrainDevice,
     Number(runs),
     Number(maxSeconds),
   );

@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Method, PresetName } from '@dann/training';
-import type { WasmKernelSet } from '@dann/backend';
-import type { TrainMeasurement } from './train-worker.ts';
+import type { TrainDevice, TrainMeasurement } from './train-worker.ts';
 import { formatSummary, markdownTable, summarize } from './stats.ts';
 
 export interface TrainBenchOptions {
@@ -12,12 +11,15 @@ export interface TrainBenchOptions {
   readonly runs: number;
   /** Budget of one configuration's timed steps (at least 2 steps are timed). */
   readonly maxSeconds: number;
+  /** Also measure each configuration on the first WebGPU adapter. */
+  readonly webgpu: boolean;
   readonly log: (line: string) => void;
 }
 
 export interface TrainComparison {
   readonly reference: TrainMeasurement;
   readonly project: TrainMeasurement;
+  readonly webgpu?: TrainMeasurement;
 }
 
 const WORKER = fileURLToPath(new URL('./train-worker.ts', import.meta.url));
@@ -27,13 +29,13 @@ function measure(
   preset: string,
   batch: number,
   method: Method,
-  kernels: WasmKernelSet,
+  device: TrainDevice,
   o: TrainBenchOptions,
 ): Promise<TrainMeasurement> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', WORKER, preset, String(batch), method, kernels, String(o.runs), String(o.maxSeconds)],
+      ['--import', 'tsx', WORKER, preset, String(batch), method, device, String(o.runs), String(o.maxSeconds)],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '',
@@ -47,25 +49,26 @@ function measure(
       else
         reject(
           new Error(
-            `the ${kernels} measurement of ${preset} batch ${batch} ${method} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`,
+            `the ${device} measurement of ${preset} batch ${batch} ${method} failed (exit ${code}): ${err.trim().split('\n').pop() ?? ''}`,
           ),
         );
     });
   });
 }
 
-/** Reference and project kernels on every configuration, side by side, alternating which goes first. */
+/** Reference and project kernels (and webgpu) on every configuration, side by side, alternating which goes first. */
 export async function benchTraining(o: TrainBenchOptions): Promise<TrainComparison[]> {
   const results: TrainComparison[] = [];
   let flip = false;
   for (const preset of o.presets) {
     for (const batch of o.batches) {
       for (const method of o.methods) {
-        const order: WasmKernelSet[] = flip ? ['project', 'reference'] : ['reference', 'project'];
+        const order: TrainDevice[] = flip ? ['project', 'reference'] : ['reference', 'project'];
+        if (o.webgpu) order.push('webgpu');
         flip = !flip;
-        const got: Partial<Record<WasmKernelSet, TrainMeasurement>> = {};
-        for (const k of order) got[k] = await measure(preset, batch, method, k, o);
-        const c = { reference: got.reference!, project: got.project! };
+        const got: Partial<Record<TrainDevice, TrainMeasurement>> = {};
+        for (const d of order) got[d] = await measure(preset, batch, method, d, o);
+        const c = { reference: got.reference!, project: got.project!, webgpu: got.webgpu };
         results.push(c);
         o.log(trainRow(c).join('  '));
       }
@@ -74,7 +77,7 @@ export async function benchTraining(o: TrainBenchOptions): Promise<TrainComparis
   return results;
 }
 
-export const TRAIN_HEADER = [
+const TRAIN_HEADER = [
   'preset',
   'batch',
   'method',
@@ -83,12 +86,17 @@ export const TRAIN_HEADER = [
   'ratio',
   'peak RSS MB (ref / project)',
 ];
+const WEBGPU_HEADER = ['webgpu samples/s', 'webgpu / project'];
+
+export function trainHeader(webgpu: boolean): string[] {
+  return webgpu ? [...TRAIN_HEADER, ...WEBGPU_HEADER] : TRAIN_HEADER;
+}
 
 /** One table row: medians with min–max, and the ratio of the medians. */
 export function trainRow(c: TrainComparison): string[] {
   const ref = summarize(c.reference.samplesPerSec),
     pro = summarize(c.project.samplesPerSec);
-  return [
+  const row = [
     c.project.preset,
     String(c.project.batch),
     c.project.method,
@@ -97,6 +105,9 @@ export function trainRow(c: TrainComparison): string[] {
     `${(pro.median / ref.median).toFixed(2)}x`,
     `${Math.round(c.reference.peakRssMB)} / ${Math.round(c.project.peakRssMB)}`,
   ];
+  if (!c.webgpu) return row;
+  const gpu = summarize(c.webgpu.samplesPerSec);
+  return [...row, `${formatSummary(gpu)} [${gpu.runs}]`, `${(gpu.median / pro.median).toFixed(2)}x`];
 }
 
 /** Per-kernel milliseconds in one profiled step, reference beside project, largest first. */
@@ -122,13 +133,15 @@ export function kernelSplit(c: TrainComparison, top = 8): string {
 }
 
 export function trainReport(results: readonly TrainComparison[]): string {
-  const table = markdownTable(TRAIN_HEADER, results.map(trainRow));
+  const gpu = results.find((c) => c.webgpu)?.webgpu;
+  const table = markdownTable(trainHeader(Boolean(gpu)), results.map(trainRow));
   const splits = results.filter((c) => c.project.batch === 64).map((c) => kernelSplit(c));
   const leaks = results.filter((c) => !c.project.numTensorsStable || !c.reference.numTensorsStable);
   return [
     'Samples/s: source samples per second of whole training steps (gradient + update; DANN steps also carry as many',
     'target images), median (min–max) [timed steps]. Reference: plain tfjs `wasm` plus the first composed',
     "`Conv2DBackpropFilter`; project: the project's kernels. Each cell is its own process.",
+    ...(gpu ? [`webgpu: tfjs-backend-webgpu on ${gpu.deviceName}.`] : []),
     '',
     table,
     '',

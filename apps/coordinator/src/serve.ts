@@ -251,7 +251,6 @@ runMain(async () => {
 
   function connection(ws: WebSocket): void {
     let id: number | null = null;
-    let alive = true;
     const limit = new RateLimit(50, 100);
     const who = () => (id === null ? '(no hello)' : coordinator.nameOf(id));
     const peer = {
@@ -273,18 +272,20 @@ runMain(async () => {
       id = null;
     };
     const helloTimer = setTimeout(() => id === null && refuse('no hello within 10 s.'), 10_000);
-    // A peer that does not answer a ping within a whole interval is gone. When this process was busy
-    // (the per-epoch evaluation holds the event loop for seconds), its pong may still be unread: ask again.
+    // A peer silent for longer than a shard may take (the step deadline: a trainer blocked in a long step, a GPU
+    // compiling its kernels, cannot answer pings meanwhile) is gone. When this process was busy (the per-epoch
+    // evaluation holds the event loop for seconds), the pongs may still be unread: ask again.
+    const silenceMs = Math.max(2 * PING_INTERVAL_MS, stepTimeoutMs);
     let lastTick = Date.now();
+    let lastPong = lastTick;
     const ping = setInterval(() => {
       const now = Date.now();
       const stalled = now - lastTick > 1.5 * PING_INTERVAL_MS;
       lastTick = now;
-      if (!alive && !stalled) return ws.terminate();
-      alive = false;
+      if (!stalled && now - lastPong > silenceMs) return ws.terminate();
       ws.ping();
     }, PING_INTERVAL_MS);
-    ws.on('pong', () => (alive = true));
+    ws.on('pong', () => (lastPong = Date.now()));
     const handle = (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return refuse('text frames are not part of the protocol.', 'bad-frame');
       let frame: Frame;

@@ -58,7 +58,7 @@ export interface CoordinatorOptions {
    * holds the next step until it settles; its rejection goes to `onError`.
    */
   readonly onStep?: (m: StepMetrics) => void | Promise<void>;
-  /** A failure of `onStep`'s work (the run cannot go on). */
+  /** A failure of `onStep`'s work (the run cannot go on); without it, an unhandled rejection. */
   readonly onError?: (err: unknown) => void;
 }
 
@@ -478,7 +478,8 @@ export class Coordinator {
     // After the update and the checkpoint: `this.step` and the weights are those after this step.
     const next = () => setImmediate(() => this.maybeStartStep());
     const after = this.o.onStep?.(this.metrics[this.metrics.length - 1]);
-    if (after) after.then(next, (err) => this.o.onError?.(err));
+    const fail = this.o.onError ?? ((err: unknown) => Promise.reject(err)); // unhandled without onError: the process stops
+    if (after) after.then(next, fail);
     else next();
   }
 

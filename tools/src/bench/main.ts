@@ -1,11 +1,13 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { METHODS, PRESET_NAMES, type Method, type PresetName } from '@dann/training';
+import { DannNetwork, METHODS, PRESET_NAMES, PRESETS, type Method, type PresetName } from '@dann/training';
+import { WIRE_DTYPES, type WireDtype } from '@dann/protocol';
 import { parseCommand, positiveInt, runMain } from '@dann/cli';
 import { benchTraining, trainReport } from './train.ts';
 import { benchInference, inferenceReport } from './inference.ts';
-import { replaceSection } from './stats.ts';
+import { formatSummary, replaceSection } from './stats.ts';
+import { coordinatorLoadReport, measureCoordinator, type LoadResult } from './coordinator-load.ts';
 import { benchWire, wireReport } from './wire.ts';
 import { benchScaling, scalingReport } from './scaling.ts';
 import { benchEdge, edgeReport } from './edge.ts';
@@ -14,7 +16,7 @@ const command = {
   name: 'bench',
   summary:
     "Benchmarks: training throughput with the project's wasm kernels against the reference, inference (tfjs vs onnxruntime), the edge demo (model size, int8 accuracy, page latency), gradient frame codec, distributed scaling. `all` rewrites BENCHMARKS.md.",
-  usage: 'npx nx run tools:bench -- all | train inference edge wire scaling [--write] [options]',
+  usage: 'npx nx run tools:bench -- all | train inference edge wire scaling coordinator [--write] [options]',
   options: {
     presets: {
       type: 'string',
@@ -44,6 +46,17 @@ const command = {
       description:
         'train: also measure on the first WebGPU adapter (a software one here: record it, judge speed on a GPU)',
     },
+    trainers: {
+      type: 'string',
+      description: 'coordinator: comma-separated simulated trainer counts',
+      default: '1,2,4,8,16,32,64',
+    },
+    wire: {
+      type: 'string',
+      description: 'coordinator: comma-separated wire dtypes (f32, bf16, f16)',
+      default: 'f32,bf16',
+    },
+    'compute-ms': { type: 'string', description: "coordinator: each simulated trainer's compute delay", default: '50' },
     write: { type: 'boolean', description: "also update these benchmarks' subsections in --out (all always does)" },
     out: { type: 'string', description: 'the Markdown file with the generated block', default: 'BENCHMARKS.md' },
   },
@@ -66,7 +79,7 @@ function machine(): string {
 }
 
 /** The benchmarks in the order their subsections appear in BENCHMARKS.md. */
-const BENCHMARKS = ['train', 'inference', 'edge', 'wire', 'scaling'] as const;
+const BENCHMARKS = ['train', 'inference', 'edge', 'wire', 'scaling', 'coordinator'] as const;
 type Benchmark = (typeof BENCHMARKS)[number];
 const TITLES: Record<Benchmark, string> = {
   train: 'Training throughput: project kernels vs reference (wasm)',
@@ -74,6 +87,7 @@ const TITLES: Record<Benchmark, string> = {
   edge: 'Edge demo: ONNX model size, int8 accuracy, page latency in Chromium',
   wire: 'Gradient frames: encode and decode',
   scaling: 'Distributed scaling on this machine',
+  coordinator: 'The coordinator under load: simulated trainers, real gradient sizes',
 };
 
 runMain(async () => {
@@ -107,7 +121,8 @@ runMain(async () => {
     else if (b === 'edge')
       body = edgeReport(await benchEdge(v.run, 10_000, positiveInt('digits', v.digits), (l) => console.log(l)));
     else if (b === 'wire') body = wireReport(1_541_612, benchWire(1_541_612, Math.max(runs, 5)));
-    else body = scalingReport(64, await benchScaling([1, 2], 64, 12));
+    else if (b === 'scaling') body = scalingReport(64, await benchScaling([1, 2], 64, 12));
+    else body = coordinatorLoadReport(await benchCoordinator(presets, v, runs));
     console.log(`\n${body}\n`);
     bodies.set(b, body);
   }
@@ -117,6 +132,43 @@ runMain(async () => {
     console.log(`updated the generated part of ${v.out}: ${[...bodies.keys()].join(', ')}`);
   }
 });
+
+/** Gradients held per step above this are skipped (the coordinator and the simulated trainers share 23 GiB here). */
+const LOAD_LIMIT_BYTES = 1.1e9;
+
+/** The coordinator benchmark: every preset x wire dtype x trainer count that fits LOAD_LIMIT_BYTES. */
+async function benchCoordinator(
+  presets: readonly PresetName[],
+  v: { trainers: string; wire: string; 'compute-ms': string },
+  runs: number,
+): Promise<LoadResult[]> {
+  const results: LoadResult[] = [];
+  for (const preset of presets) {
+    const params = DannNetwork.initialWeights(PRESETS[preset], 1).length;
+    for (const wireDtype of list<WireDtype>('wire', v.wire, WIRE_DTYPES))
+      for (const trainers of v.trainers.split(',').map((x) => positiveInt('trainers', x))) {
+        if (trainers * params * 4 > LOAD_LIMIT_BYTES) {
+          console.log(
+            `skipped ${preset} x ${trainers} trainers: ${((trainers * params * 4) / 1e9).toFixed(1)} GB of gradients per step`,
+          );
+          continue;
+        }
+        const r = await measureCoordinator({
+          preset,
+          params,
+          trainers,
+          wireDtype,
+          computeMs: positiveInt('compute-ms', v['compute-ms']),
+          steps: runs,
+        });
+        console.log(
+          `${preset} ${wireDtype} ${trainers}: overhead ${formatSummary(r.overheadMs, 1)} ms, CPU ${r.cpuMsPerStep.toFixed(0)} ms/step`,
+        );
+        results.push(r);
+      }
+  }
+  return results;
+}
 
 /**
  * Rewrites the subsections of the generated block (between the `bench` markers) for the benchmarks

@@ -1,0 +1,197 @@
+/**
+ * The coordinator under load: a real coordinator process and N simulated trainers in this process that speak
+ * the real protocol with gradients of the real size, their compute replaced by a fixed delay. Measures the
+ * coordinator's overhead per step (the last gradient sent -> the last update received), its CPU time and peak
+ * RSS, and the bytes moved.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import WebSocket from 'ws';
+import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type WireDtype } from '@dann/protocol';
+import type { PresetName } from '@dann/training';
+import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
+
+export interface LoadOptions {
+  readonly preset: PresetName;
+  /** The network's parameter count (the gradient's length). */
+  readonly params: number;
+  readonly trainers: number;
+  readonly wireDtype: WireDtype;
+  /** Each simulated trainer answers its shard after this many ms (its "compute"). */
+  readonly computeMs: number;
+  /** Timed steps (two more run first, untimed). */
+  readonly steps: number;
+}
+
+export interface LoadResult extends LoadOptions {
+  /** Per timed step: the last gradient sent -> the last update received, ms. */
+  readonly overheadMs: Summary;
+  /** Per timed step: wall time from one update to the next, ms. */
+  readonly stepMs: Summary;
+  /** The coordinator's CPU time (user + system) per timed step, ms. */
+  readonly cpuMsPerStep: number;
+  readonly peakRssMiB: number;
+  /** Gradient and update frames on the wire per step, all trainers together. */
+  readonly bytesPerStep: number;
+}
+
+const TOKEN = 'coordinator-load-bench';
+const SERVE = join(import.meta.dirname, '../../../apps/coordinator/src/serve.ts');
+
+/** CPU ms (user + system) and peak RSS (MiB) of a process, from /proc. */
+function usage(pid: number): { cpuMs: number; peakRssMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
+  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpuMs: ticks * 10, peakRssMiB: Number(hwm ?? 0) / 1024 };
+}
+
+async function until<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** One configuration: starts the coordinator, joins N simulated trainers, times `steps` steps, stops it. */
+export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
+  const out = mkdtempSync(join(tmpdir(), 'dann-coordinator-load-'));
+  const batch = Math.max(64, o.trainers);
+  const total = o.steps + 2;
+  const child = spawn(
+    process.execPath,
+    [
+      ...['--import', 'tsx', SERVE, '--preset', o.preset, '--method', 'source-only'],
+      ...['--batch-size', String(batch), '--limit', String(batch * (total + 2) + 16), '--val-count', '16'],
+      ...['--epochs', '1', '--eval-limit', '10', '--min-trainers', String(o.trainers), '--port', '0'],
+      ...['--wire-dtype', o.wireDtype, '--step-timeout', '600000', '--max-connections', String(o.trainers + 16)],
+      ...['--out', out],
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DANN_TOKEN: TOKEN } },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const sockets: WebSocket[] = [];
+  try {
+    const url = await until(
+      'the coordinator to listen',
+      () => {
+        if (child.exitCode !== null) throw new Error(`the coordinator exited: ${stderr.trim().split('\n').pop()}`);
+        const f = join(out, 'coordinator.json');
+        return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { url: string }).url : undefined;
+      },
+      120_000,
+    );
+    const gradient = Float32Array.from({ length: o.params }, (_, i) => Math.sin(i) * 1e-3);
+    const sent = new Map<number, number>(); // step -> time the last gradient of it was sent
+    const received = new Map<number, number>(); // step -> time the last update of it arrived
+    const updates = new Map<number, number>(); // step -> updates received
+    let bytes = 0;
+    for (let t = 0; t < o.trainers; t++) {
+      const ws = new WebSocket(url, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+        perMessageDeflate: false,
+        maxPayload: 1 << 30,
+      });
+      sockets.push(ws);
+      ws.on('open', () =>
+        ws.send(
+          encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name: `sim-${t}`, backend: 'none', device: 'none' }),
+        ),
+      );
+      ws.on('message', (raw: Buffer) => {
+        const frame = decodeFrame(raw, { maxPayload: 4 * o.params });
+        const m = frame.message;
+        if (m.type === 'assign')
+          setTimeout(() => {
+            const bytesOut = encodeFrame(
+              {
+                type: 'gradient',
+                step: m.step,
+                shard: m.shard,
+                samples: m.source.length,
+                labelLoss: 1,
+                domainLoss: Number.NaN,
+                labelAcc: 0.5,
+                domainAcc: Number.NaN,
+                computeMs: o.computeMs,
+              },
+              gradient,
+              o.wireDtype,
+            );
+            ws.send(bytesOut);
+            bytes += bytesOut.length;
+            sent.set(m.step, performance.now());
+          }, o.computeMs);
+        else if (m.type === 'update') {
+          bytes += raw.length;
+          received.set(m.step, performance.now());
+          updates.set(m.step, (updates.get(m.step) ?? 0) + 1);
+        }
+      });
+    }
+    await until('the untimed steps', () => ((updates.get(1) ?? 0) === o.trainers ? true : undefined), 600_000);
+    const before = usage(child.pid!);
+    const bytesBefore = bytes;
+    const last = total - 1;
+    await until('the timed steps', () => ((updates.get(last) ?? 0) === o.trainers ? true : undefined), 1_800_000);
+    const after = usage(child.pid!);
+    const timed = Array.from({ length: o.steps }, (_, i) => i + 2);
+    return {
+      ...o,
+      overheadMs: summarize(timed.map((s) => received.get(s)! - sent.get(s)!)),
+      stepMs: summarize(timed.map((s) => received.get(s)! - received.get(s - 1)!)),
+      cpuMsPerStep: (after.cpuMs - before.cpuMs) / o.steps,
+      peakRssMiB: after.peakRssMiB,
+      bytesPerStep: (bytes - bytesBefore) / o.steps,
+    };
+  } finally {
+    for (const ws of sockets) ws.terminate();
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export function coordinatorLoadReport(results: readonly LoadResult[]): string {
+  const computeMs = results[0]?.computeMs ?? 0;
+  return [
+    `Simulated trainers (this process) against a real coordinator on loopback, each answering its shard ${computeMs} ms`,
+    'after the assignment with a gradient of the real size. Overhead: the last gradient sent -> the last update',
+    "received (the coordinator reading N gradients, averaging, its replica's update, N update frames); CPU and peak",
+    'RSS of the coordinator process; bytes: gradient + update frames per step. Median (min–max) over the timed steps.',
+    'On 2 cores the simulated trainers share the machine with the coordinator.',
+    '',
+    markdownTable(
+      [
+        'network',
+        'parameters',
+        'wire',
+        'trainers',
+        'overhead ms',
+        'step ms',
+        'coordinator CPU ms/step',
+        'peak RSS MiB',
+        'MB/step',
+      ],
+      results.map((r) => [
+        r.preset,
+        r.params.toLocaleString('en-US'),
+        r.wireDtype,
+        String(r.trainers),
+        formatSummary(r.overheadMs, 1),
+        formatSummary(r.stepMs, 0),
+        r.cpuMsPerStep.toFixed(0),
+        r.peakRssMiB.toFixed(0),
+        (r.bytesPerStep / 1e6).toFixed(1),
+      ]),
+    ),
+  ].join('\n');
+}

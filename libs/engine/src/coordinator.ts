@@ -105,7 +105,7 @@ export interface StepMetrics {
   trainers: number;
   stepMs: number;
   computeMs: number;
-  /** Coordinator time to average, update its replica and encode the update. */
+  /** Coordinator time to average and encode the update and hand it to the trainers (its own replica's update comes after). */
   reduceMs: number;
   /** L2 norm of the averaged gradient before clipping. */
   gradNorm: number;
@@ -438,6 +438,9 @@ export class Coordinator {
       gradient,
       this.o.wireDtype,
     );
+    // The trainers first: the coordinator's own replica update runs while they receive and apply theirs.
+    for (const m of this.members.values()) m.peer.send(update);
+    const reduceMs = performance.now() - reduceStart;
     // Apply exactly what the trainers will decode (bf16/f16 round the average), so replicas stay identical.
     const applied =
       this.o.wireDtype === 'f32' ? gradient : decodeFrame(update, { maxPayload: this.paramCount }).payload!;
@@ -446,8 +449,6 @@ export class Coordinator {
     const used = this.usage.get(epoch) ?? new Uint8Array(this.o.counts.source);
     for (const i of round.usedSource()) used[i]++;
     this.usage.set(epoch, used);
-    const reduceMs = performance.now() - reduceStart;
-    for (const m of this.members.values()) m.peer.send(update);
     const parts = [...this.partial.values()];
     const w = (k: 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc') =>
       parts.reduce((a, p) => a + p[k] * p.samples, 0) / samples;

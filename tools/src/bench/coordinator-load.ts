@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { decodeFrame, encodeFrame, PROTOCOL_VERSION, type WireDtype } from '@dann/protocol';
 import type { PresetName } from '@dann/training';
 import { formatSummary, markdownTable, summarize, type Summary } from './stats.ts';
+import { fitTwo, projectionTable, type CoordinatorCosts } from './projection.ts';
 
 export interface LoadOptions {
   readonly preset: PresetName;
@@ -160,7 +161,28 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
   }
 }
 
-export function coordinatorLoadReport(results: readonly LoadResult[]): string {
+/** The coordinator's CPU per step as updateMsPerParam x parameters + cpuMsPerByte x bytes moved, fitted over the measured configurations. */
+export function fitCosts(results: readonly LoadResult[]): CoordinatorCosts {
+  const { a, b } = fitTwo(results.map((r) => ({ u: r.params, v: r.bytesPerStep, y: r.cpuMsPerStep })));
+  return { updateMsPerParam: a, cpuMsPerByte: b };
+}
+
+/** A GPU trainer's compute per step in the projection: an assumption until a GPU has been measured. */
+const PROJECTED_COMPUTE_MS = 100;
+
+export function coordinatorLoadReport(results: readonly LoadResult[], params: Record<string, number>): string {
+  const costs = fitCosts(results);
+  const projections = Object.entries(params).flatMap(([preset, n]) =>
+    [4, 2].map((bytes) =>
+      projectionTable(`${preset}, ${bytes === 4 ? 'f32' : 'bf16'}`, {
+        params: n,
+        gradientBytes: n * bytes,
+        computeMs: PROJECTED_COMPUTE_MS,
+        costs,
+        fanout: 8,
+      }),
+    ),
+  );
   const computeMs = results[0]?.computeMs ?? 0;
   return [
     `Simulated trainers (this process) against a real coordinator on loopback, each answering its shard ${computeMs} ms`,
@@ -193,5 +215,17 @@ export function coordinatorLoadReport(results: readonly LoadResult[]): string {
         (r.bytesPerStep / 1e6).toFixed(1),
       ]),
     ),
+    '',
+    `Fitted over these rows (least squares): coordinator CPU per step = ${(costs.updateMsPerParam * 1e6).toFixed(1)} ms per million parameters (the replica's update) + ${(costs.cpuMsPerByte * 1e6).toFixed(2)} ms per MB moved.`,
+    '',
+    '#### Projection past one machine',
+    '',
+    `From those constants (\`tools/src/bench/projection.ts\`): star (today), reduction tree and ring all-reduce, every machine on`,
+    `one link of the given bandwidth with 0.05 ms latency, each trainer computing ${PROJECTED_COMPUTE_MS} ms per step (an assumption: no GPU`,
+    'step has been measured yet), weak scaling (each trainer keeps its shard). Star: the coordinator takes N gradients and',
+    'sends N updates over its one link and one core. Tree: relays of fanout 8 average their children and forward one',
+    'gradient. Ring: 2(N - 1) hops of |g|/N each; every trainer updates its own replica.',
+    '',
+    ...projections.flatMap((p) => [p, '']),
   ].join('\n');
 }

@@ -122,7 +122,11 @@ runMain(async () => {
       body = edgeReport(await benchEdge(v.run, 10_000, positiveInt('digits', v.digits), (l) => console.log(l)));
     else if (b === 'wire') body = wireReport(1_541_612, benchWire(1_541_612, Math.max(runs, 5)));
     else if (b === 'scaling') body = scalingReport(64, await benchScaling([1, 2], 64, 12));
-    else body = coordinatorLoadReport(await benchCoordinator(presets, v, runs));
+    else
+      body = coordinatorLoadReport(
+        await benchCoordinator(presets, v, runs),
+        Object.fromEntries(presets.map((p) => [p, DannNetwork.initialWeights(PRESETS[p], 1).length])),
+      );
     console.log(`\n${body}\n`);
     bodies.set(b, body);
   }

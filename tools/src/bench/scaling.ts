@@ -111,7 +111,8 @@ export function scalingReport(batch: number, results: readonly ScalingResult[]):
   const base = results[0]?.rate ?? NaN;
   return [
     `\`seed\` network, DANN, global batch ${batch} split over the trainers, all processes on this machine over loopback.`,
-    "Per step (median, min–max): the slowest shard's compute, the coordinator's average + update + encode, and the rest",
+    "Per step (median, min–max): the slowest shard's compute, the coordinator's average + encode (its own replica's update",
+    'runs after the update frames are out), and the rest',
     '(frames on the wire, the trainers applying the update, waiting).',
     '',
     markdownTable(
@@ -121,7 +122,7 @@ export function scalingReport(batch: number, results: readonly ScalingResult[]):
         'vs 1 trainer',
         'step ms',
         'compute ms',
-        'average + update ms',
+        'average + encode ms',
         'communication + waiting ms',
       ],
       results.map((r) => [

@@ -29,6 +29,8 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Its own process group, for programs that start children of their own (nx). */
   readonly detached?: boolean;
+  /** A command that runs the script, e.g. `ip netns exec NS` (runScript only). */
+  readonly prefix?: readonly string[];
 }
 
 /** Runs `command args` in the workspace root. */
@@ -52,8 +54,10 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
 }
 
 /** A TypeScript entry point of the workspace, run by Node through tsx. */
-export const runScript = (script: string, args: string[], options: RunOptions = {}): Proc =>
-  run(process.execPath, ['--import', 'tsx', script, ...args], options);
+export function runScript(script: string, args: string[], options: RunOptions = {}): Proc {
+  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, '--import', 'tsx', script, ...args];
+  return run(command, rest, options);
+}
 
 /** Polls `probe` every 100 ms until it returns something truthy; throws naming `what` after `timeoutMs`. */
 export async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
@@ -98,40 +102,49 @@ export async function stop(p: Proc): Promise<void> {
  * The tests' coordinator: DANN SynDigits -> MNIST on `paper`, 200 images per domain, global batch 16, 2 epochs
  * (20 steps), a checkpoint every 3 steps; `extra` options override these. `url()` waits until it listens.
  */
-export function coordinator(out: string, extra: string[] = [], port = '0'): Proc & { url: () => Promise<string> } {
-  const p = runScript(SERVE, [
-    ...[
-      '--method',
-      'dann',
-      '--source',
-      'synth',
-      '--target',
-      'mnist',
-      '--preset',
-      'paper',
-      '--limit',
-      '200',
-      '--val-count',
-      '40',
+export function coordinator(
+  out: string,
+  extra: string[] = [],
+  port = '0',
+  options: RunOptions = {},
+): Proc & { url: () => Promise<string> } {
+  const p = runScript(
+    SERVE,
+    [
+      ...[
+        '--method',
+        'dann',
+        '--source',
+        'synth',
+        '--target',
+        'mnist',
+        '--preset',
+        'paper',
+        '--limit',
+        '200',
+        '--val-count',
+        '40',
+      ],
+      ...[
+        '--batch-size',
+        '16',
+        '--epochs',
+        '2',
+        '--eval-limit',
+        '50',
+        '--port',
+        port,
+        '--token',
+        TOKEN,
+        '--out',
+        out,
+        '--checkpoint-every',
+        '3',
+      ],
+      ...extra,
     ],
-    ...[
-      '--batch-size',
-      '16',
-      '--epochs',
-      '2',
-      '--eval-limit',
-      '50',
-      '--port',
-      port,
-      '--token',
-      TOKEN,
-      '--out',
-      out,
-      '--checkpoint-every',
-      '3',
-    ],
-    ...extra,
-  ]);
+    options,
+  );
   const file = join(out, 'coordinator.json');
   const listening = () =>
     existsSync(file) &&

@@ -110,12 +110,13 @@ export async function surveyAdapters(
       problems.push(`${needs.lib} (${needs.what}; Debian/Ubuntu: ${needs.pkg}) is not installed`);
       continue;
     }
-    const found = await listBackend(m, backend);
+    // From the software GPU's backend only its software adapters: a GPU it also lists is the native backend's.
+    const found = (await listBackend(m, backend)).filter((a) => backend === hardware || a.software);
     if (found.length === 0)
       problems.push(
         backend === 'vulkan'
           ? 'Vulkan lists no GPU (no driver ICD: for NVIDIA, nvidia_icd.json)'
-          : `${backend} lists no adapter`,
+          : `${backend} lists no software GPU`,
       );
     adapters.push(...found);
   }

@@ -71,7 +71,7 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
       ...['--import', 'tsx', SERVE, '--preset', o.preset, '--method', 'source-only'],
       ...['--batch-size', String(batch), '--limit', String(batch * (total + 2) + 16), '--val-count', '16'],
       ...['--epochs', '1', '--eval-limit', '10', '--min-trainers', String(o.trainers), '--port', '0'],
-      ...['--wire-dtype', o.wireDtype, '--step-timeout', '600000', '--max-connections', String(o.trainers + 16)],
+      ...['--wire-dtype', o.wireDtype, '--step-timeout', '600000'],
       ...['--out', out],
     ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DANN_TOKEN: TOKEN } },
@@ -95,6 +95,7 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
     const received = new Map<number, number>(); // step -> time the last update of it arrived
     const updates = new Map<number, number>(); // step -> updates received
     let bytes = 0;
+    let failure: Error | null = null;
     for (let t = 0; t < o.trainers; t++) {
       const ws = new WebSocket(url, {
         headers: { authorization: `Bearer ${TOKEN}` },
@@ -102,6 +103,7 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
         maxPayload: 1 << 30,
       });
       sockets.push(ws);
+      ws.on('error', (err) => (failure ??= new Error(`simulated trainer ${t}: ${err.message}`)));
       ws.on('open', () =>
         ws.send(
           encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, name: `sim-${t}`, backend: 'none', device: 'none' }),
@@ -137,12 +139,18 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
           updates.set(m.step, (updates.get(m.step) ?? 0) + 1);
         }
       });
+      // One at a time, as separate machines would: a flood of unauthenticated sockets from one address is evicted.
+      await new Promise((resolve) => ws.once('open', resolve));
     }
-    await until('the untimed steps', () => ((updates.get(1) ?? 0) === o.trainers ? true : undefined), 600_000);
+    const done = (step: number) => {
+      if (failure) throw failure;
+      return (updates.get(step) ?? 0) === o.trainers ? true : undefined;
+    };
+    await until('the untimed steps', () => done(1), 600_000);
     const before = usage(child.pid!);
     const bytesBefore = bytes;
     const last = total - 1;
-    await until('the timed steps', () => ((updates.get(last) ?? 0) === o.trainers ? true : undefined), 1_800_000);
+    await until('the timed steps', () => done(last), 1_800_000);
     const after = usage(child.pid!);
     const timed = Array.from({ length: o.steps }, (_, i) => i + 2);
     return {

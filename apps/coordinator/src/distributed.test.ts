@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import forge from 'node-forge';
 import WebSocket from 'ws';
 import { webgpuTestSkip } from '@dann/backend';
-import { decodeCheckpoint, RUN_OPTIONS } from '@dann/training';
+import { DannNetwork, decodeCheckpoint, PRESETS, RUN_OPTIONS } from '@dann/training';
 import { encodeFrame, decodeFrame, PROTOCOL_VERSION, type Assign } from '@dann/protocol';
 import { coordinator, runScript, SERVE, START, TOKEN, TRAIN, until } from './testing/processes.ts';
 
@@ -305,17 +305,28 @@ test('two trainers with batch b each reach the same weights as one trainer with 
 const noGpu = await webgpuTestSkip();
 if (noGpu) console.log(`# skipping the webgpu trainer test: ${noGpu}`);
 
-test("a webgpu trainer and a wasm trainer in one run: replicas stay identical, and the weights are one wasm trainer's with batch 2b", {
+test('a webgpu trainer and a wasm trainer in one run: replicas stay identical, and training moves the weights as one wasm trainer with batch 2b does', {
   skip: noGpu,
   timeout: 300_000,
-}, async () => {
+}, async (t) => {
   const mixed = await weightsAfter(['webgpu', 'wasm']);
   const one = await weightsAfter(['wasm']);
   assert.match(mixed.trainers[0], /backend: webgpu on (software )?GPU /);
   assert.match(mixed.log, /trainer webgpu-0 joined \(webgpu on (software )?GPU .*WebGPU on \w+, dawn\.node/);
   // The coordinator compares every replica's weight checksum with its own after step 10.
   assert.doesNotMatch(mixed.log, /differ from the coordinator's/);
-  assert.ok(relativeDiff(one.w, mixed.w) < 1e-4, `relative weight difference ${relativeDiff(one.w, mixed.w)}`);
+  // webgpu's kernels sum in another order than wasm's (~1e-6 relative per gradient), and Adam magnifies that in
+  // coordinates whose gradient is near zero: compare what training moved, the weight change from the start, in L2.
+  const w0 = DannNetwork.initialWeights(PRESETS.paper, 1);
+  let diff = 0,
+    norm = 0;
+  for (let i = 0; i < w0.length; i++) {
+    diff += (mixed.w[i] - one.w[i]) ** 2;
+    norm += (one.w[i] - w0[i]) ** 2;
+  }
+  const off = Math.sqrt(diff / norm);
+  t.diagnostic(`the mixed run's weight change is ${off.toExponential(2)} (L2, relative) from one wasm trainer's`);
+  assert.ok(off < 1e-3, `relative difference of the weight changes ${off}`);
 });
 
 /** A self-signed certificate for 127.0.0.1 (its own CA), written as PEM files into `dir`. */

@@ -59,6 +59,8 @@ export function hasSharedLibrary(lib: string, env: NodeJS.ProcessEnv = process.e
 }
 
 let dawn: DawnModule | null = null;
+/** The adapter tfjs's webgpu backend runs on in this process, once one is open. */
+let opened: { key: string; description: string } | null = null;
 
 async function loadDawn(): Promise<DawnModule> {
   if (dawn) return dawn;
@@ -96,11 +98,9 @@ async function listBackend(m: DawnModule, backend: string): Promise<GpuAdapter[]
  * the software GPU's (Mesa's GLES on llvmpipe). A backend whose libraries are missing is not asked (dawn
  * would only print a warning) and is named in `problems`.
  */
-export async function surveyAdapters(
-  o: { software?: boolean; platform?: NodeJS.Platform } = {},
-): Promise<AdapterSurvey> {
+export async function surveyAdapters(o: { software?: boolean } = {}): Promise<AdapterSurvey> {
   const m = await loadDawn();
-  const platform = o.platform ?? process.platform;
+  const platform = process.platform;
   const { hardware, software } = backendsOf(platform);
   const adapters: GpuAdapter[] = [];
   const problems: string[] = [];
@@ -163,6 +163,13 @@ const LIMITS = [
  * gradient the cpu backend has). Returns how to name it: its name, vendor and dawn backend.
  */
 export async function activateWebgpu(adapter: GpuAdapter): Promise<string> {
+  // Already open (a second selectBackend, e.g. one benchmark configuration after another): its device and
+  // compiled kernels are kept.
+  const key = `${adapter.backend}/${adapter.name}`;
+  if (opened?.key === key && tf.findBackend('webgpu')) {
+    if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
+    return opened.description;
+  }
   const m = await loadDawn();
   const gpu = m.create([`backend=${adapter.backend}`, `adapter=${adapter.name}`]);
   // GLES reaches only WebGPU's compatibility level; a native backend gets the core one.
@@ -183,7 +190,9 @@ export async function activateWebgpu(adapter: GpuAdapter): Promise<string> {
   tf.registerBackend('webgpu', () => new WebGPUBackend(device as any, a.info as any));
   if (!(await tf.setBackend('webgpu'))) throw new Error('the webgpu backend did not initialise');
   const vendor = a.info.vendor ? `, vendor ${a.info.vendor}` : '';
-  return `${adapter.software ? 'software GPU' : 'GPU'} ${adapter.name}${vendor} (WebGPU on ${adapter.backend}, dawn.node)`;
+  const description = `${adapter.software ? 'software GPU' : 'GPU'} ${adapter.name}${vendor} (WebGPU on ${adapter.backend}, dawn.node)`;
+  opened = { key, description };
+  return description;
 }
 
 /**

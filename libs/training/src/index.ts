@@ -53,4 +53,4 @@ export {
   type RunOptionName,
 } from './run-config.ts';
 export { TINY, toyConfig, toyDomain } from './testing/toy.ts';
-export { dannGradientErrors, relErr } from './testing/parity.ts';
+export { dannGradientErrors } from './testing/parity.ts';

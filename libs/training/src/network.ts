@@ -94,7 +94,8 @@ export class DannNetwork {
 
   async getWeights(): Promise<Float32Array> {
     const flat = new Float32Array(this.size);
-    for (const [i, s] of this.specs.entries()) flat.set((await this.vars[i].data()) as Float32Array, s.offset);
+    const parts = await Promise.all(this.vars.map((v) => v.data()));
+    this.specs.forEach((s, i) => flat.set(parts[i] as Float32Array, s.offset));
     return flat;
   }
 

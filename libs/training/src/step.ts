@@ -116,21 +116,16 @@ export async function computeGradient(net: DannNetwork, batch: StepBatch, o: Ste
     return total!;
   }, variables);
 
-  // Read asynchronously: the webgpu backend cannot read a tensor synchronously in Node.
+  // Read asynchronously (the webgpu backend cannot read a tensor synchronously in Node), every tensor at once:
+  // on a GPU each read is a round trip, and they overlap.
   const gradient = new Float32Array(net.size);
-  for (const [i, s] of net.specs.entries()) {
-    const g = grads[net.variables[i].name];
-    if (g) gradient.set((await g.data()) as Float32Array, s.offset); // groups no term reaches keep a zero gradient
-  }
-  const figure = async (k: ReportedFigure) => (await reported.get(k)?.data())?.[0] ?? NaN;
-  const result: StepResult = {
-    gradient,
-    samples,
-    labelLoss: await figure('labelLoss'),
-    domainLoss: await figure('domainLoss'),
-    labelAccuracy: await figure('labelAccuracy'),
-    domainAccuracy: await figure('domainAccuracy'),
-  };
+  const parts = await Promise.all(net.variables.map((v) => grads[v.name]?.data()));
+  net.specs.forEach((s, i) => parts[i] && gradient.set(parts[i] as Float32Array, s.offset)); // groups no term reaches keep a zero gradient
+  const names = ['labelLoss', 'domainLoss', 'labelAccuracy', 'domainAccuracy'] as const;
+  const [labelLoss, domainLoss, labelAccuracy, domainAccuracy] = await Promise.all(
+    names.map(async (k) => (await reported.get(k)?.data())?.[0] ?? NaN),
+  );
+  const result: StepResult = { gradient, samples, labelLoss, domainLoss, labelAccuracy, domainAccuracy };
   tf.dispose([...Object.values(grads), value, labels, ...reported.values()]);
   return result;
 }

@@ -1,10 +1,6 @@
-export {
-  Coordinator,
-  type CoordinatorOptions,
-  type Peer,
-  type Removed,
-  type StepMetrics,
-} from './coordinator.ts';
+export { Coordinator, type CoordinatorOptions, type StepMetrics } from './coordinator.ts';
+export { Relay, type RelayOptions } from './relay.ts';
+export { Hub, type HubPolicy, type Peer, type Removed } from './hub.ts';
 export { StepRound, type Shard } from './round.ts';
 export { aggregate, AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';
 export { AppendLog } from './append-log.ts';

@@ -383,3 +383,35 @@ test('over wss:// with a certificate made here: a trainer that trusts it trains,
   assert.doesNotMatch(c.output, /wrong-ca joined/);
   rmSync(out, { recursive: true });
 });
+
+test('a relay (coordinator:serve --upstream) with two trainers behind it and one trainer beside it: the run finishes, every sample once per epoch; a relay with a wrong token or with run options of its own stops in one sentence', {
+  timeout: 180_000,
+}, async () => {
+  const out = tempRun();
+  const c = coordinator(out, ['--min-trainers', '2']);
+  const url = await c.url();
+  const relay = (name: string, extra: string[]) =>
+    runScript(SERVE, ['--upstream', url, '--name', name, '--port', '0', '--out', join(out, name), ...extra]);
+  const own = relay('own-run', ['--token', TOKEN, '--epochs', '3']);
+  assert.equal(await own.exit, 1);
+  assert.match(
+    own.output,
+    /--epochs is the coordinator's to set: a relay \(--upstream\) trains the run of the coordinator above\./,
+  );
+  const wrong = relay('wrong-token', ['--token', 'not-the-token']);
+  assert.equal(await wrong.exit, 1);
+  assert.match(wrong.output, /error: the coordinator refused the connection \(HTTP 401: wrong or missing token\)\./);
+  const r = relay('rack', ['--token', TOKEN, '--min-trainers', '2', '--step-timeout', '30000']);
+  const relayUrl = await until('the relay to listen', () => /relay listening on (\S+)/.exec(r.output)?.[1], 120_000);
+  const below = [trainer(relayUrl, 'below-0'), trainer(relayUrl, 'below-1')];
+  const beside = trainer(url, 'beside');
+  assert.equal(await c.exit, 0, c.output);
+  assert.equal(await r.exit, 0, r.output);
+  assert.deepEqual(await Promise.all([...below, beside].map((p) => p.exit)), [0, 0, 0]);
+  assert.match(c.output, /trainer rack joined \(relay on/);
+  assert.match(r.output, /trainer below-0 joined/);
+  assert.match(r.output, /trainer below-1 joined/);
+  assert.doesNotMatch(c.output + r.output, /differ/);
+  assert.deepEqual(accounting(out), EXACTLY_ONCE);
+  rmSync(out, { recursive: true });
+});

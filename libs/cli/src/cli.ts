@@ -139,3 +139,15 @@ export function readTokenFile(file: string): string {
   if (!token) throw new Error(`the token file ${file} is empty.`);
   return token;
 }
+
+/** Reads PEM certificate(s) to trust (`--FLAG file`); one sentence when the file is missing or holds none. */
+export function readCaFile(flag: string, file: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(file);
+  } catch (err) {
+    throw new Error(`cannot read --${flag} ${file} (${(err as NodeJS.ErrnoException).code ?? err}).`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--${flag} ${file} holds no PEM certificate.`);
+  return pem;
+}

@@ -7,6 +7,7 @@ export {
   runMain,
   nxInvocationOption,
   readTokenFile,
+  readCaFile,
   type Command,
   type OptionSpec,
 } from './cli.ts';

@@ -1,5 +1,6 @@
 export { Coordinator, type CoordinatorOptions, type StepMetrics } from './coordinator.ts';
 export { Relay, type RelayOptions } from './relay.ts';
+export { connectUpstream, type UpstreamOptions } from './upstream.ts';
 export { Hub, type HubPolicy, type Peer, type Removed } from './hub.ts';
 export { StepRound, type Shard } from './round.ts';
 export { aggregate, AGGREGATES, DEFAULT_CLIP_FACTOR, type Aggregate } from './aggregate.ts';

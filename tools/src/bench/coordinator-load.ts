@@ -24,6 +24,11 @@ export interface LoadOptions {
   readonly computeMs: number;
   /** Timed steps (two more run first, untimed). */
   readonly steps: number;
+  /**
+   * How the coordinator unmasks the trainers' frames (and masks nothing: server frames are unmasked): `native`
+   * with the bufferutil addon, `js` with ws's plain JavaScript loop (WS_NO_BUFFER_UTIL), as without the addon.
+   */
+  readonly unmask: 'native' | 'js';
 }
 
 export interface LoadResult extends LoadOptions {
@@ -74,7 +79,10 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
       ...['--wire-dtype', o.wireDtype, '--step-timeout', '600000'],
       ...['--out', out],
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DANN_TOKEN: TOKEN } },
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, DANN_TOKEN: TOKEN, ...(o.unmask === 'js' ? { WS_NO_BUFFER_UTIL: '1' } : {}) },
+    },
   );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -171,7 +179,10 @@ export async function measureCoordinator(o: LoadOptions): Promise<LoadResult> {
 
 /** The coordinator's CPU per step as updateMsPerParam x parameters + cpuMsPerByte x bytes moved, fitted over the measured configurations. */
 export function fitCosts(results: readonly LoadResult[]): CoordinatorCosts {
-  const { a, b } = fitTwo(results.map((r) => ({ u: r.params, v: r.bytesPerStep, y: r.cpuMsPerStep })));
+  const native = results.filter((r) => r.unmask === 'native');
+  const { a, b } = fitTwo(
+    (native.length ? native : results).map((r) => ({ u: r.params, v: r.bytesPerStep, y: r.cpuMsPerStep })),
+  );
   return { updateMsPerParam: a, cpuMsPerByte: b };
 }
 
@@ -197,13 +208,15 @@ export function coordinatorLoadReport(results: readonly LoadResult[], params: Re
     'after the assignment with a gradient of the real size. Overhead: the last gradient sent -> the last update',
     "received (the coordinator reading N gradients, averaging, its replica's update, N update frames); CPU and peak",
     'RSS of the coordinator process; bytes: gradient + update frames per step. Median (min–max) over the timed steps.',
-    'On 2 cores the simulated trainers share the machine with the coordinator.',
+    'On 2 cores the simulated trainers share the machine with the coordinator. Unmask: the coordinator reads the',
+    "trainers' masked frames with the bufferutil addon (native) or ws's JavaScript loop (js, WS_NO_BUFFER_UTIL=1).",
     '',
     markdownTable(
       [
         'network',
         'parameters',
         'wire',
+        'unmask',
         'trainers',
         'overhead ms',
         'step ms',
@@ -215,6 +228,7 @@ export function coordinatorLoadReport(results: readonly LoadResult[], params: Re
         r.preset,
         r.params.toLocaleString('en-US'),
         r.wireDtype,
+        r.unmask,
         String(r.trainers),
         formatSummary(r.overheadMs, 1),
         formatSummary(r.stepMs, 0),
@@ -224,7 +238,7 @@ export function coordinatorLoadReport(results: readonly LoadResult[], params: Re
       ]),
     ),
     '',
-    `Fitted over these rows (least squares): coordinator CPU per step = ${(costs.updateMsPerParam * 1e6).toFixed(1)} ms per million parameters (the replica's update) + ${(costs.cpuMsPerByte * 1e6).toFixed(2)} ms per MB moved.`,
+    `Fitted over the native rows (least squares): coordinator CPU per step = ${(costs.updateMsPerParam * 1e6).toFixed(1)} ms per million parameters (the replica's update) + ${(costs.cpuMsPerByte * 1e6).toFixed(2)} ms per MB moved.`,
     '',
     '#### Projection past one machine',
     '',

@@ -56,6 +56,12 @@ const command = {
       description: 'coordinator: comma-separated wire dtypes (f32, bf16, f16)',
       default: 'f32,bf16',
     },
+    unmask: {
+      type: 'string',
+      description:
+        "coordinator: comma-separated ways the coordinator unmasks frames (native: bufferutil; js: ws's own loop)",
+      default: 'native',
+    },
     'compute-ms': { type: 'string', description: "coordinator: each simulated trainer's compute delay", default: '50' },
     write: { type: 'boolean', description: "also update these benchmarks' subsections in --out (all always does)" },
     out: { type: 'string', description: 'the Markdown file with the generated block', default: 'BENCHMARKS.md' },
@@ -143,33 +149,35 @@ const LOAD_LIMIT_BYTES = 1.1e9;
 /** The coordinator benchmark: every preset x wire dtype x trainer count that fits LOAD_LIMIT_BYTES. */
 async function benchCoordinator(
   presets: readonly PresetName[],
-  v: { trainers: string; wire: string; 'compute-ms': string },
+  v: { trainers: string; wire: string; unmask: string; 'compute-ms': string },
   runs: number,
 ): Promise<LoadResult[]> {
   const results: LoadResult[] = [];
   for (const preset of presets) {
     const params = DannNetwork.initialWeights(PRESETS[preset], 1).length;
     for (const wireDtype of list<WireDtype>('wire', v.wire, WIRE_DTYPES))
-      for (const trainers of v.trainers.split(',').map((x) => positiveInt('trainers', x))) {
-        if (trainers * params * 4 > LOAD_LIMIT_BYTES) {
+      for (const trainers of v.trainers.split(',').map((x) => positiveInt('trainers', x)))
+        for (const unmask of list('unmask', v.unmask, ['native', 'js'] as const)) {
+          if (trainers * params * 4 > LOAD_LIMIT_BYTES) {
+            console.log(
+              `skipped ${preset} x ${trainers} trainers: ${((trainers * params * 4) / 1e9).toFixed(1)} GB of gradients per step`,
+            );
+            continue;
+          }
+          const r = await measureCoordinator({
+            preset,
+            params,
+            trainers,
+            wireDtype,
+            computeMs: positiveInt('compute-ms', v['compute-ms']),
+            steps: runs,
+            unmask,
+          });
           console.log(
-            `skipped ${preset} x ${trainers} trainers: ${((trainers * params * 4) / 1e9).toFixed(1)} GB of gradients per step`,
+            `${preset} ${wireDtype} ${unmask} ${trainers}: overhead ${formatSummary(r.overheadMs, 1)} ms, CPU ${r.cpuMsPerStep.toFixed(0)} ms/step`,
           );
-          continue;
+          results.push(r);
         }
-        const r = await measureCoordinator({
-          preset,
-          params,
-          trainers,
-          wireDtype,
-          computeMs: positiveInt('compute-ms', v['compute-ms']),
-          steps: runs,
-        });
-        console.log(
-          `${preset} ${wireDtype} ${trainers}: overhead ${formatSummary(r.overheadMs, 1)} ms, CPU ${r.cpuMsPerStep.toFixed(0)} ms/step`,
-        );
-        results.push(r);
-      }
   }
   return results;
 }

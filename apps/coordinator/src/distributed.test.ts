@@ -405,6 +405,15 @@ test('a relay (coordinator:serve --upstream) with two trainers behind it and one
   const relayUrl = await until('the relay to listen', () => /relay listening on (\S+)/.exec(r.output)?.[1], 120_000);
   const below = [trainer(relayUrl, 'below-0'), trainer(relayUrl, 'below-1')];
   const beside = trainer(url, 'beside');
+  await until('both trainers below to join', () =>
+    ['below-0', 'below-1'].every((n) => r.output.includes(`trainer ${n} joined`)),
+  );
+  const status = (await (await fetch(`${relayUrl.replace('ws://', 'http://')}/status`)).json()) as {
+    relay: string;
+    trainers: { name: string }[];
+  };
+  assert.equal(status.relay, 'rack');
+  assert.deepEqual(status.trainers.map((t) => t.name).sort(), ['below-0', 'below-1']);
   assert.equal(await c.exit, 0, c.output);
   assert.equal(await r.exit, 0, r.output);
   assert.deepEqual(await Promise.all([...below, beside].map((p) => p.exit)), [0, 0, 0]);

@@ -96,7 +96,7 @@ const command = {
       description: 'how the coordinator above lists this relay',
       default: `relay-${hostname()}-${process.pid}`,
     },
-    out: { type: 'string', description: 'run directory', default: 'runs/distributed' },
+    out: { type: 'string', description: 'run directory (a relay: runs/NAME)', default: 'runs/distributed' },
   },
 } as const;
 
@@ -104,7 +104,8 @@ runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
   const v = args.values;
-  const out = v.out;
+  // A relay beside a coordinator in one checkout must not write over the coordinator's run folder.
+  const out = v.upstream !== undefined && !args.given.has('out') ? join('runs', v.name) : v.out;
   const tls = tlsOptions(v['tls-cert'], v['tls-key'], v.host, Boolean(v.insecure));
   const stepTimeoutMs = positiveInt('step-timeout', v['step-timeout']);
   const policy = {
@@ -284,7 +285,9 @@ async function relay(o: RelayMain): Promise<void> {
       step: node.step,
       trainers: node.trainers(),
       removed: node.removed,
+      done: node.finished,
       connections,
+      metrics: [],
     }),
   });
   log(`start trainers with: npx nx run trainer:start -- --coordinator ${server.url} (the run's token)`);

@@ -1,4 +1,7 @@
-/** The status page: trainers with backend, device and step time, and live loss/accuracy curves from /status. */
+/**
+ * The status page: trainers with backend, device and step time, and live loss/accuracy curves from /status (a relay's
+ * /status has its trainers and no curves: the run's are on the coordinator's page).
+ */
 export function statusPage(): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>DANN coordinator</title>
@@ -19,7 +22,9 @@ function line(points, color, max) {
 async function tick() {
   try {
     const s = await (await fetch('/status')).json();
-    document.getElementById('progress').textContent = (s.done ? 'finished: ' : '') + 'step ' + s.step + ' of ' + s.totalSteps + ', epoch ' + s.epoch + ', ' + s.trainers.length + ' trainer(s)';
+    document.getElementById('progress').textContent = s.relay
+      ? 'relay ' + s.relay + ' of ' + s.upstream + (s.done ? ', finished' : '') + ': step ' + s.step + ', ' + s.trainers.length + ' trainer(s)'
+      : (s.done ? 'finished: ' : '') + 'step ' + s.step + ' of ' + s.totalSteps + ', epoch ' + s.epoch + ', ' + s.trainers.length + ' trainer(s)';
     document.querySelector('#trainers tbody').innerHTML = s.trainers.map((t) => '<tr><td>' + [t.id, t.name, t.backend, t.device, t.steps, Number.isFinite(t.msPerStep) ? t.msPerStep.toFixed(0) : '-'].map(esc).join('</td><td>') + '</td></tr>').join('');
     document.getElementById('removed').innerHTML = s.removed.length ? '<b>dropped for what they sent:</b> ' + s.removed.map((r) => esc(r.name + ' at step ' + r.step + ': ' + r.reason)).join('; ') : '';
     const m = s.metrics.filter((r) => Number.isFinite(r.labelLoss));

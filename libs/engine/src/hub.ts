@@ -1,4 +1,12 @@
-import { encodeFrame, PROTOCOL_VERSION, type Frame, type Hello, type Message, type WireDtype } from '@dann/protocol';
+import {
+  encodeFrame,
+  PROTOCOL_VERSION,
+  type Frame,
+  type Gradient,
+  type Hello,
+  type Message,
+  type WireDtype,
+} from '@dann/protocol';
 import { StepRound, type Shard } from './round.ts';
 import type { Aggregate } from './aggregate.ts';
 import type { OptimizerState } from '@dann/training';
@@ -110,14 +118,8 @@ export interface Removed {
   readonly reason: string;
 }
 
-interface ShardReport {
-  samples: number;
-  labelLoss: number;
-  domainLoss: number;
-  labelAcc: number;
-  domainAcc: number;
-  computeMs: number;
-}
+/** What a shard's gradient message reported besides the gradient. */
+type ShardReport = Pick<Gradient, 'samples' | 'labelLoss' | 'domainLoss' | 'labelAcc' | 'domainAcc' | 'computeMs'>;
 
 /**
  * The trainers connected to one process, over abstract peers, and one round at a time over them: the part a

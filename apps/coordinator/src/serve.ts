@@ -19,7 +19,16 @@ import {
   type Aggregate,
 } from '@dann/engine';
 import { RUN_OPTIONS, resolveRun, runFlags } from '@dann/training';
-import { nonNegative, oneOf, parseCommand, positiveInt, readCaFile, readTokenFile, runMain } from '@dann/cli';
+import {
+  nonNegative,
+  oneOf,
+  parseCommand,
+  positiveInt,
+  presentedToken,
+  readCaFile,
+  readTokenFile,
+  runMain,
+} from '@dann/cli';
 import { WIRE_DTYPES, type WireDtype } from '@dann/protocol';
 import { serveTrainers, type ServeOptions } from './trainers.ts';
 
@@ -136,7 +145,7 @@ runMain(async () => {
       );
     if (v.ca !== undefined && !v.upstream.startsWith('wss://'))
       throw new Error(`--ca is for a wss:// --upstream; ${v.upstream} is not one.`);
-    const token = v.token ?? (v['token-file'] === undefined ? process.env.DANN_TOKEN : readTokenFile(v['token-file']));
+    const token = presentedToken(v.token, v['token-file']);
     if (!token)
       throw new Error(
         "a relay presents the run's token above and asks it of its trainers: pass --token-file or set DANN_TOKEN.",

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { selectBackend } from '@dann/backend';
 import { connectUpstream, Replica } from '@dann/engine';
-import { parseCommand, readCaFile, readTokenFile, runMain } from '@dann/cli';
+import { parseCommand, presentedToken, readCaFile, runMain } from '@dann/cli';
 import { DEVICE_OPTIONS, deviceRequest } from './options.ts';
 
 const command = {
@@ -30,7 +30,7 @@ runMain(async () => {
   const args = parseCommand(command, process.argv.slice(2));
   if (!args) return;
   const v = args.values;
-  const token = v.token ?? (v['token-file'] === undefined ? process.env.DANN_TOKEN : readTokenFile(v['token-file']));
+  const token = presentedToken(v.token, v['token-file']);
   if (!token)
     throw new Error(
       'pass --token-file (the coordinator writes OUT/token and prints the trainer command) or set DANN_TOKEN.',

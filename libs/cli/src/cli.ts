@@ -127,6 +127,11 @@ export function nxInvocationOption(
   return undefined;
 }
 
+/** The token a trainer or relay presents: `--token`, else `--token-file`'s, else $DANN_TOKEN (undefined when none). */
+export function presentedToken(flag: string | undefined, file: string | undefined): string | undefined {
+  return flag ?? (file === undefined ? process.env.DANN_TOKEN : readTokenFile(file));
+}
+
 /** Reads a token file (surrounding whitespace dropped); one sentence when it is missing or empty. */
 export function readTokenFile(file: string): string {
   let text: string;

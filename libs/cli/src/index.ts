@@ -7,6 +7,7 @@ export {
   runMain,
   nxInvocationOption,
   readTokenFile,
+  presentedToken,
   readCaFile,
   type Command,
   type OptionSpec,

@@ -16,7 +16,7 @@ import {
   type TrainConfig,
 } from '@dann/training';
 import { decodeFrame, encodeFrame, weightChecksum, type Frame, type Hello } from '@dann/protocol';
-import { encodeState, Hub, type HubPolicy, type Peer, type Removed, type RoundResult } from './hub.ts';
+import { Hub, type HubPolicy, type Peer, type Removed, type RoundResult } from './hub.ts';
 
 export interface CoordinatorOptions extends HubPolicy {
   /** The run; trainers get its settings and build the same config from them. */
@@ -80,7 +80,6 @@ export class Coordinator {
   /** Per epoch: how many times each source index went into an applied average. */
   readonly usage = new Map<number, Uint8Array>();
   private readonly hub: Hub;
-  private stateCache: { step: number; frame: Uint8Array } | null = null;
   private lastCheckpoint = Date.now();
   private checkpointRetry: NodeJS.Timeout | null = null;
   done = false;
@@ -117,8 +116,7 @@ export class Coordinator {
       ...o,
       paramCount: this.paramCount,
       replica: {
-        step: () => this.step,
-        stateFrame: () => this.stateFrame(),
+        state: () => ({ step: this.step, epoch: this.epoch, weights: this.weights, optimizer: this.optimizer }),
         checksum: () => weightChecksum(this.weights),
       },
       onJoin: () => this.maybeStartStep(),
@@ -150,13 +148,6 @@ export class Coordinator {
   /** A connected trainer's name as logs show it, or `#id` once it is gone. */
   nameOf(id: number): string {
     return this.hub.nameOf(id);
-  }
-
-  /** The full state as one frame, built once per step and shared by every peer that needs it. */
-  private stateFrame(): Uint8Array {
-    if (this.stateCache?.step !== this.step)
-      this.stateCache = { step: this.step, frame: encodeState(this.step, this.epoch, this.weights, this.optimizer) };
-    return this.stateCache.frame;
   }
 
   /** A trainer said hello: welcome it, send the current state; it takes part from the next step. */

@@ -73,19 +73,27 @@ export interface HubOptions extends HubPolicy {
   /** What every trainer is told in its welcome. */
   readonly settings: Record<string, unknown>;
   readonly paramCount: number;
-  /** The owner's replica of the weights: its step, its full state as one frame, its weights' checksum. */
-  readonly replica: { step(): number; stateFrame(): Uint8Array; checksum(): number };
+  /** The owner's replica: its state (what joiners and resynced trainers get) and its weights' checksum. */
+  readonly replica: { state(): ReplicaState; checksum(): number };
   /** A trainer joined: the owner may start a round. */
   readonly onJoin: () => void;
   /** Every shard of the round is answered. */
   readonly onRound: (r: RoundResult) => void;
 }
 
+/** A replica's position and full state. */
+export interface ReplicaState {
+  readonly step: number;
+  readonly epoch: number;
+  readonly weights: Float32Array;
+  readonly optimizer: OptimizerState;
+}
+
 /**
  * A replica's full state as one frame: weights, optimizer moments and the weights' moving average, concatenated.
  * Always f32: replicas must start bit-identical.
  */
-export function encodeState(step: number, epoch: number, weights: Float32Array, optimizer: OptimizerState): Uint8Array {
+function encodeState(step: number, epoch: number, weights: Float32Array, optimizer: OptimizerState): Uint8Array {
   const parts = [weights, optimizer.m, optimizer.v, optimizer.ema];
   const payload = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
@@ -144,6 +152,8 @@ export class Hub {
   private readonly outlierTrainers = new Set<number>();
   /** Set once the run is over: trainers that connect are told so. */
   finished = false;
+  /** The last state frame, reused until the replica's step or weights change. */
+  private stateCache: { step: number; weights: Float32Array; frame: Uint8Array } | null = null;
 
   constructor(private readonly o: HubOptions) {}
 
@@ -187,6 +197,19 @@ export class Hub {
     return this.members.get(id)?.label ?? `#${id}`;
   }
 
+  /** The owner's full state as one frame, built once per step (and per replaced state) and shared by every peer. */
+  stateFrame(): Uint8Array {
+    const r = this.o.replica.state();
+    const c = this.stateCache;
+    if (c?.step !== r.step || c.weights !== r.weights)
+      this.stateCache = {
+        step: r.step,
+        weights: r.weights,
+        frame: encodeState(r.step, r.epoch, r.weights, r.optimizer),
+      };
+    return this.stateCache!.frame;
+  }
+
   private sendTo(m: Member, message: Message, payload?: Float32Array): void {
     m.peer.send(encodeFrame(message, payload, this.o.wireDtype));
   }
@@ -227,9 +250,9 @@ export class Hub {
       paramCount: this.o.paramCount,
       wireDtype: this.o.wireDtype,
     });
-    peer.send(this.o.replica.stateFrame());
+    peer.send(this.stateFrame());
     this.o.log(
-      `trainer ${label} joined (${hello.backend} on ${hello.device}) at step ${this.o.replica.step()}; ${this.members.size} connected`,
+      `trainer ${label} joined (${hello.backend} on ${hello.device}) at step ${this.o.replica.state().step}; ${this.members.size} connected`,
     );
     this.o.onJoin();
     return id;
@@ -342,14 +365,14 @@ export class Hub {
         return null;
       }
       case 'checksum': {
-        if (msg.step !== this.o.replica.step()) return null; // a late checksum; the next one will tell
+        if (msg.step !== this.o.replica.state().step) return null; // a late checksum; the next one will tell
         if (msg.value !== this.o.replica.checksum()) {
           const now = Date.now();
           if (now - m.lastResync < this.o.resyncIntervalMs)
             return `weights differ after step ${msg.step}; the last resync was ${now - m.lastResync} ms ago.`;
           m.lastResync = now;
           this.o.log(`trainer ${m.label}'s weights differ from the coordinator's after step ${msg.step}: resyncing it`);
-          m.peer.send(this.o.replica.stateFrame());
+          m.peer.send(this.stateFrame());
         }
         return null;
       }

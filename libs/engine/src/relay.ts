@@ -10,7 +10,7 @@ import {
   type Message,
   type WireDtype,
 } from '@dann/protocol';
-import { encodeState, Hub, type HubPolicy, type Peer, type Removed, type RoundResult } from './hub.ts';
+import { Hub, type HubPolicy, type Peer, type Removed, type RoundResult } from './hub.ts';
 import type { ReplicaOutcome } from './replica.ts';
 
 export interface RelayOptions extends Omit<HubPolicy, 'checksumEvery' | 'wireDtype'> {
@@ -42,7 +42,6 @@ export class Relay {
     checksumEvery: number;
   } | null = null;
   private replica: { step: number; epoch: number; weights: Float32Array; optimizer: OptimizerState } | null = null;
-  private stateCache: { step: number; frame: Uint8Array } | null = null;
   /** Shards assigned from above, in order; the first is running when the hub is busy. */
   private readonly queue: Assign[] = [];
   /** Set once the coordinator above has finished the run. */
@@ -131,8 +130,7 @@ export class Relay {
         // Whatever ran belongs to a state that is gone: start over from this one, and so do the trainers.
         this.hub!.abandon();
         this.queue.length = 0;
-        this.stateCache = null;
-        this.hub!.broadcast(this.stateFrame());
+        this.hub!.broadcast(this.hub!.stateFrame());
         this.o.log(`state at step ${msg.step} from the coordinator above`);
         this.o.onReady?.();
         return CONTINUE;
@@ -194,8 +192,7 @@ export class Relay {
       settings: checked,
       paramCount,
       replica: {
-        step: () => this.replica?.step ?? 0,
-        stateFrame: () => this.stateFrame(),
+        state: () => this.replica!,
         checksum: () => (this.replica ? weightChecksum(this.replica.weights) : 0),
       },
       onJoin: () => this.pump(),
@@ -203,13 +200,6 @@ export class Relay {
     });
     this.o.log(`welcomed by the coordinator above: ${paramCount} parameters, ${wireDtype} on the wire`);
     return CONTINUE;
-  }
-
-  private stateFrame(): Uint8Array {
-    const r = this.replica!;
-    if (this.stateCache?.step !== r.step)
-      this.stateCache = { step: r.step, frame: encodeState(r.step, r.epoch, r.weights, r.optimizer) };
-    return this.stateCache.frame;
   }
 
   /** Starts the next shard from above once the trainers below are enough. */
